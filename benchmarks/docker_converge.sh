@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Print how long the docker role takes on the two nodes of the `docker`
+# scenario, against the floor: the same packages installed by hand with
+# `docker exec apt-get` on two fresh nodes in parallel.
+#   first converge   fresh nodes, apt update + install + configure
+#   second converge  idempotent re-run (0 changed)
+#   floor            apt-get update && apt-get install docker.io python3-docker docker-compose
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH" MOLECULE_GLOB='molecule/*/molecule.yml' ANSIBLE_CONFIG="$PWD/ansible.cfg"
+scenario=docker
+nodes=(geostack-docker-1 geostack-docker-2)
+out=benchmarks/results; mkdir -p "$out"
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+quiet() { "$@" >>"$out/docker_converge.log" 2>&1; }
+trap 'quiet molecule destroy -s $scenario' EXIT
+
+: >"$out/docker_converge.log"
+quiet molecule destroy -s $scenario
+quiet molecule create -s $scenario
+quiet molecule prepare -s $scenario
+t0=$(now); quiet molecule converge -s $scenario; t1=$(now)
+quiet molecule converge -s $scenario; t2=$(now)
+first=$(elapsed "$t0" "$t1"); second=$(elapsed "$t1" "$t2")
+
+quiet molecule destroy -s $scenario
+quiet molecule create -s $scenario
+t3=$(now)
+for n in "${nodes[@]}"; do
+  docker exec "$n" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io python3-docker docker-compose' \
+    >>"$out/docker_converge.log" 2>&1 &
+done
+wait
+t4=$(now)
+floor=$(elapsed "$t3" "$t4")
+
+printf '%-36s %8s\n' "measure (2 nodes, seconds)" "value"
+printf '%-36s %8s\n' "first converge" "$first"
+printf '%-36s %8s\n' "idempotent second converge" "$second"
+printf '%-36s %8s\n' "floor: parallel docker exec apt-get" "$floor"
+awk -v a="$first" -v b="$floor" 'BEGIN { printf "%-36s %8.2f\n", "overhead ratio (converge / floor)", a / b }'
