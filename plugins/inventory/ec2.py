@@ -111,9 +111,10 @@ options:
     description: A jump host (C([user@]host[:port])) for SSH, set as C(ProxyJump) on every host.
     type: str
   docker_network:
-    description: With O(connect_via=docker), the Docker network whose container address becomes C(geostack_private_address).
+    description:
+      - With O(connect_via=docker), the Docker network whose container address becomes C(geostack_private_address).
+      - Defaults to C(geostack-) followed by the cluster name, the network the local backend creates.
     type: str
-    default: geostack
   docker_container_prefix:
     description: With O(connect_via=docker), the prefix before the instance id in container names.
     type: str
@@ -140,7 +141,7 @@ regions:
 profile: geodata
 connect_via: private
 bastion: admin@bastion.example.org
-
+---
 # inventories/local/geostack_ec2.yml: the local cloud (moto + systemd containers)
 plugin: geostack.cluster.ec2
 cluster: local
@@ -149,7 +150,7 @@ endpoint_url: http://127.0.0.1:4566
 access_key: testing
 secret_key: testing
 connect_via: docker
-
+---
 # Several regions, queried in parallel, cached for ten minutes, with an extra keyed group
 plugin: geostack.cluster.ec2
 cluster: geodata
@@ -249,6 +250,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
         session = self._session()
         regions = self._regions(session)
+        self._regions_in_use = regions
         cache_key = self._cache_key(path, session, regions)
         use_cache = self.get_option("cache") and cache
         update_cache = self.get_option("cache") and not cache
@@ -473,7 +475,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             import docker  # pylint: disable=import-outside-toplevel
         except ImportError as exc:
             raise AnsibleParserError("geostack.cluster.ec2: connect_via=docker needs the docker Python SDK on the controller") from exc
-        network = self.get_option("docker_network")
+        network = self._docker_network()
         try:
             client = docker.from_env()
             containers = client.containers.list(filters={"network": network})
@@ -486,6 +488,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if address:
                 addresses[container.name] = address
         return addresses
+
+    def _docker_network(self):
+        return self.get_option("docker_network") or f"geostack-{self.get_option('cluster')}"
 
     # ------------------------------------------------------------------ inventory
     def _populate(self, instances):
@@ -504,6 +509,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         hostnames = self._hostnames(instances)
         strict = self.get_option("strict")
 
+        # The inventory file is the one place the cluster is named: plays on
+        # localhost (provision, teardown) read it from here.
+        self.inventory.set_variable("all", "geostack_cluster_name", self.get_option("cluster"))
+        self.inventory.set_variable("all", "geostack_aws_regions", self._regions_in_use)
+        self.inventory.set_variable("all", "geostack_aws_endpoint_url", self.get_option("endpoint_url"))
+
         for group in [*ROLE_GROUPS.values(), *UNION_GROUPS, "swarm_bootstrap"]:
             self.inventory.add_group(group)
         for parent, roles in UNION_GROUPS.items():
@@ -519,7 +530,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 if container not in docker_addresses:
                     display.warning(
                         f"geostack.cluster.ec2: instance {iid} has no running container {container!r} on network "
-                        f"{self.get_option('docker_network')!r}; skipped (start the local backend)"
+                        f"{self._docker_network()!r}; skipped (start the local backend)"
                     )
                     continue
             host = self.inventory.add_host(unsafe(hostnames[iid]))

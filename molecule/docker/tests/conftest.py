@@ -1,4 +1,5 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "resources" / "tests"))
+# The shared helpers live with the other tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "helpers"))

@@ -1,0 +1,85 @@
+"""Run ansible-playbook from a test and read its results as data.
+
+Used by the Molecule scenarios' verify tests (a converge again in --check
+mode, or with bad input that must fail before changing anything) and by the
+integration tests (provision, scale, teardown against the EC2 emulator).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class PlaybookRun:
+    rc: int
+    stats: dict[str, dict[str, int]]
+    failures: dict[str, list[str]] = field(default_factory=dict)
+    tasks: list[str] = field(default_factory=list)
+    output: str = ""
+
+    def total(self, key: str) -> int:
+        return sum(host.get(key, 0) for host in self.stats.values())
+
+
+def _failures(report: dict) -> dict[str, list[str]]:
+    failed: dict[str, list[str]] = {}
+    for play in report.get("plays", []):
+        for task in play.get("tasks", []):
+            for host, result in task.get("hosts", {}).items():
+                if result.get("failed") or result.get("unreachable"):
+                    # A failed loop says "One or more items failed"; the reasons are per item.
+                    # (The json callback drops the items' own "failed" flag.)
+                    msgs = [
+                        r.get("msg", "")
+                        for r in result.get("results", [])
+                        if r.get("failed") or "exception" in r or r.get("evaluated_to") is False
+                    ] or [result.get("msg", "")]
+                    failed.setdefault(host, []).extend(f"{task['task']['name']}: {msg}" for msg in msgs)
+    return failed
+
+
+def run_playbook(
+    playbook: str | Path,
+    *args: str,
+    inventory: str | Path | None = None,
+    extra_vars: dict | None = None,
+    env: dict | None = None,
+    timeout: int = 1800,
+) -> PlaybookRun:
+    """Run a playbook and return its stats, failures and task names.
+
+    Inside a Molecule verify step, a relative playbook is one of the scenario's
+    and the inventory defaults to Molecule's.
+    """
+    if "MOLECULE_SCENARIO_DIRECTORY" in os.environ and not Path(playbook).is_absolute():
+        playbook = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / playbook
+    inventory = inventory or os.environ.get("MOLECULE_INVENTORY_FILE")
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    full_env.update(
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        # profile_tasks would write into the JSON; timer writes only after it.
+        ANSIBLE_CALLBACKS_ENABLED="ansible.posix.timer",
+        ANSIBLE_NOCOLOR="1",
+    )
+    cmd = ["ansible-playbook", *(["-i", str(inventory)] if inventory else []), *args]
+    if extra_vars is not None:
+        cmd += ["--extra-vars", json.dumps(extra_vars)]
+    cmd.append(str(playbook))
+    proc = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
+    start = proc.stdout.find("{")
+    if start < 0:
+        raise AssertionError(f"no JSON from {' '.join(cmd)}:\n{proc.stdout}\n{proc.stderr}")
+    report, _ = json.JSONDecoder().raw_decode(proc.stdout[start:])
+    return PlaybookRun(
+        rc=proc.returncode,
+        stats=report.get("stats", {}),
+        failures=_failures(report),
+        tasks=[t["task"]["name"] for p in report.get("plays", []) for t in p.get("tasks", [])],
+        output=proc.stdout + proc.stderr,
+    )

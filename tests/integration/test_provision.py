@@ -1,0 +1,226 @@
+"""provision.yml, scaling and teardown.yml against a real moto EC2 server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from .conftest import live, run_playbook, security_groups
+
+LAYOUT = {
+    "manager": {"count": 1},
+    "worker": {"count": 2, "instance_type": "t3.large"},
+    "web": {"count": 1},
+    "db": {"count": 1, "roles": ["citus_coordinator"]},
+    "broker": {"count": 3, "roles": ["rabbitmq", "zookeeper"]},
+}
+
+
+def graph(cluster) -> str:
+    out = subprocess.run(["ansible-inventory", "-i", str(cluster.dir), "--graph"], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_provision_builds_the_layout_and_the_inventory_sees_it(make_cluster, ec2):
+    cluster = make_cluster(provision_layout=LAYOUT, provision_web_extra_ports=[8080])
+    run = cluster.play("provision.yml")
+    assert run.rc == 0, run.failures or run.output
+    n = cluster.name
+
+    inv = cluster.inventory()
+    expected = {
+        "managers": [f"{n}-manager-1"],
+        "workers": [f"{n}-worker-1", f"{n}-worker-2"],
+        "web": [f"{n}-web-1"],
+        "citus_coordinator": [f"{n}-db-1"],
+        "rabbitmq": [f"{n}-broker-1", f"{n}-broker-2", f"{n}-broker-3"],
+        "zookeeper": [f"{n}-broker-1", f"{n}-broker-2", f"{n}-broker-3"],
+        "swarm_bootstrap": [f"{n}-manager-1"],
+    }
+    for group, hosts in expected.items():
+        assert sorted(inv[group]["hosts"]) == hosts, group
+    assert sorted(inv["swarm"]["children"]) == ["managers", "web", "workers"]
+    assert sorted(inv["citus"]["children"]) == ["citus_coordinator", "citus_workers"]
+    text = graph(cluster)
+    assert "@swarm_bootstrap:" in text and f"|--{n}-manager-1" in text
+
+    # The instances carry the contract's tags and the requested types.
+    instances = live(ec2, n)
+    assert len(instances) == 8
+    tags = {i["InstanceId"]: {t["Key"]: t["Value"] for t in i["Tags"]} for i in instances}
+    assert {t["geostack:roles"] for t in tags.values()} == {"manager", "worker", "web", "citus_coordinator", "rabbitmq,zookeeper"}
+    assert {i["InstanceType"] for i in instances if tags[i["InstanceId"]]["geostack:roles"] == "worker"} == {"t3.large"}
+
+    # The security groups follow the port tables, sourced from the cluster's own groups.
+    sgs = security_groups(ec2, n)
+    ids = {name: g["GroupId"] for name, g in sgs.items()}
+
+    def sources(group, port, proto="tcp"):
+        found = set()
+        for perm in sgs[f"{n}-{group}"]["IpPermissions"]:
+            if perm["IpProtocol"] == proto and perm.get("FromPort") <= port <= perm.get("ToPort"):
+                found |= {p["GroupId"] for p in perm.get("UserIdGroupPairs", [])}
+                found |= {r["CidrIp"] for r in perm.get("IpRanges", [])}
+        return found
+
+    assert sources("manager", 2377) == {ids[f"{n}-swarm"]}
+    assert sources("swarm", 7946) == {ids[f"{n}-swarm"]}
+    assert sources("swarm", 7946, "udp") == {ids[f"{n}-swarm"]}
+    assert sources("swarm", 4789, "udp") == {ids[f"{n}-swarm"]}
+    assert sources("base", 22) == {"127.0.0.1/32"}
+    assert sources("base", 9100) == {ids[f"{n}-monitoring"]}
+    assert sources("citus", 5432) == {ids[f"{n}-citus"], ids[f"{n}-swarm"]}
+    assert sources("rabbitmq", 25672) == {ids[f"{n}-rabbitmq"]}
+    assert sources("zookeeper", 3888) == {ids[f"{n}-zookeeper"]}
+    assert sources("monitoring", 9090) == {"127.0.0.1/32"}
+    assert sources("web", 443) == {"0.0.0.0/0"}
+    assert sources("web", 8080) == {"0.0.0.0/0"}
+    assert sources("web", 5000) == set()
+    world = [
+        (name, perm.get("FromPort"))
+        for name, g in sgs.items()
+        for perm in g["IpPermissions"]
+        if any(r["CidrIp"] == "0.0.0.0/0" for r in perm.get("IpRanges", []))
+    ]
+    assert sorted(world) == sorted([(f"{n}-web", 80), (f"{n}-web", 443), (f"{n}-web", 8080)])
+    # Each instance joins base plus its roles' groups.
+    by_name = {tags[i["InstanceId"]]["Name"]: {g["GroupName"] for g in i["SecurityGroups"]} for i in instances}
+    assert by_name[f"{n}-manager-1"] == {f"{n}-base", f"{n}-swarm", f"{n}-manager"}
+    assert by_name[f"{n}-broker-2"] == {f"{n}-base", f"{n}-rabbitmq", f"{n}-zookeeper"}
+
+    # A second run changes nothing; so does a run in check mode.
+    again = cluster.play("provision.yml")
+    assert again.rc == 0 and again.total("changed") == 0, again.output
+    check = cluster.play("provision.yml", "--check")
+    assert check.rc == 0 and check.total("changed") == 0, check.output
+
+
+def test_scaling_workers_never_touches_managers(make_cluster, ec2):
+    layout = {"manager": {"count": 3}, "worker": {"count": 2}}
+    cluster = make_cluster(provision_layout=layout)
+    assert cluster.play("provision.yml").rc == 0
+    managers = cluster.ids("managers")
+    bootstrap = cluster.group("swarm_bootstrap")
+    workers = cluster.ids("workers")
+    assert len(managers) == 3 and len(workers) == 2
+
+    up = cluster.play("provision.yml", provision_layout={**layout, "worker": {"count": 4}})
+    assert up.rc == 0, up.failures
+    assert cluster.ids("managers") == managers
+    assert cluster.group("swarm_bootstrap") == bootstrap
+    grown = cluster.ids("workers")
+    assert len(grown) == 4 and set(workers.items()) <= set(grown.items())
+    assert sorted(grown) == [f"{cluster.name}-worker-{i}" for i in range(1, 5)]
+
+    # Shrinking is refused unless allowed, and nothing is terminated.
+    refused = cluster.play("provision.yml", provision_layout=layout)
+    assert refused.rc != 0
+    assert "provision_layout.worker asks for 2 instance(s) but 4 are running" in str(refused.failures)
+    assert cluster.ids("workers") == grown
+
+    down = cluster.play("provision.yml", provision_layout=layout, provision_allow_scale_in=True)
+    assert down.rc == 0, down.failures
+    # The newest two went; the original workers and every manager stayed.
+    assert cluster.ids("workers") == workers
+    assert cluster.ids("managers") == managers
+    assert cluster.group("swarm_bootstrap") == bootstrap
+
+    # Shrinking the managers retires the newest first but never the bootstrap,
+    # even when the bootstrap is the newest-looking one: give the manager that
+    # retirement would pick first (same launch time, highest id) index 0.
+    newest = max(managers.values())
+    ec2.create_tags(Resources=[newest], Tags=[{"Key": "geostack:index", "Value": "0"}])
+    (bootstrap,) = cluster.group("swarm_bootstrap")
+    assert managers[bootstrap] == newest
+    one = cluster.play("provision.yml", provision_layout={**layout, "manager": {"count": 1}}, provision_allow_scale_in=True)
+    assert one.rc == 0, one.failures
+    assert cluster.ids("managers") == {bootstrap: newest}
+    assert cluster.ids("workers") == workers
+
+
+def test_teardown_needs_confirmation_and_touches_only_its_cluster(make_cluster, ec2):
+    mine = make_cluster(provision_layout={"manager": {"count": 1}, "worker": {"count": 1}})
+    other = make_cluster(provision_layout={"manager": {"count": 1}})
+    assert mine.play("provision.yml").rc == 0
+    assert other.play("provision.yml").rc == 0
+
+    refused = mine.play("teardown.yml")
+    assert refused.rc != 0
+    assert f"geostack_teardown_confirm={mine.name}" in str(refused.failures)
+    assert refused.total("changed") == 0
+    assert len(live(ec2, mine.name)) == 2
+
+    wrong = mine.play("teardown.yml", geostack_teardown_confirm=other.name)
+    assert wrong.rc != 0 and len(live(ec2, mine.name)) == 2 and len(live(ec2, other.name)) == 1
+
+    done = mine.play("teardown.yml", geostack_teardown_confirm=mine.name)
+    assert done.rc == 0, done.failures
+    assert live(ec2, mine.name) == []
+    assert security_groups(ec2, mine.name) == {}
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:geostack:cluster", "Values": [mine.name]}])["Vpcs"]
+    assert vpcs == []
+    # The other cluster is whole.
+    assert len(live(ec2, other.name)) == 1
+    assert len(security_groups(ec2, other.name)) == 8
+    assert other.group("managers") == [f"{other.name}-manager-1"]
+    # Tearing down again is a no-op.
+    again = mine.play("teardown.yml", geostack_teardown_confirm=mine.name)
+    assert again.rc == 0 and again.total("changed") == 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"provision_layout": {"manager": {"count": -1}}}, "provision_layout.manager"),
+        ({"provision_layout": {"manager": {"count": "three"}}}, "provision_layout.manager"),
+        ({"provision_layout": {"manager": {"count": 1}, "gpu": {"count": 1}}}, "unknown roles: gpu"),
+        ({"provision_layout": {"manager": {"count": 1}, "x": {"count": 1, "roles": ["manager", "workerr"]}}}, "unknown roles: workerr"),
+        ({"provision_layout": {"manager": {"count": 2}}}, "odd number of managers (asks for 2)"),
+        ({"provision_layout": {"manager": {"count": 1}, "zk": {"count": 2, "roles": ["zookeeper"]}}}, "zookeeper nodes or none (asks for 2)"),
+        ({"provision_layout": {"manager": {"count": 1}, "a": {"count": 1, "roles": ["worker"]}, "worker": {"count": 1}}}, "own set of roles"),
+        ({"provision_ami_ids": {}}, "provision_ami_ids has no AMI for region us-east-1"),
+        ({"provision_admin_cidr": "0.0.0.0/0"}, "provision_admin_cidr"),
+        ({"provision_web_extra_ports": ["http"]}, "provision_web_extra_ports"),
+    ],
+    ids=lambda v: str(v)[:60],
+)
+def test_bad_layouts_fail_before_anything_is_created(make_cluster, ec2, overrides, named):
+    cluster = make_cluster(**{"provision_layout": {"manager": {"count": 1}}, **overrides})
+    run = cluster.play("provision.yml")
+    assert run.rc != 0
+    assert named in str(run.failures), run.failures
+    assert run.total("changed") == 0
+    assert live(ec2, cluster.name) == []
+    assert security_groups(ec2, cluster.name) == {}
+
+
+def test_tag_values_are_never_templated(make_cluster, ec2, tmp_path):
+    cluster = make_cluster()
+    marker = tmp_path / "pwned"
+    payload = f"{{{{ lookup('pipe', 'touch {marker}') }}}}"
+    tags = {"geostack:cluster": cluster.name, "geostack:roles": "manager", "Name": payload, "geostack:label:evil": payload}
+    ec2.run_instances(
+        ImageId="ami-12c6146b",
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+    )
+    raw = subprocess.run(["ansible-inventory", "-i", str(cluster.dir), "--list"], capture_output=True, text=True, check=True).stdout
+    # The dump marks tag values unsafe, so that a consumer of it does not template them either.
+    assert json.dumps({"__ansible_unsafe": payload}, indent=4).replace("\n", "").replace(" ", "") in raw.replace("\n", "").replace(" ", "")
+    inv = cluster.inventory()
+    (host,) = inv["managers"]["hosts"]
+    assert inv["_meta"]["hostvars"][host]["ec2_tags"]["Name"] == payload
+    # Reading the values in a play renders them as text, never runs them.
+    playbook = tmp_path / "read.yml"
+    playbook.write_text(
+        "- hosts: managers\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.debug:\n        msg: \"{{ ec2_tags.Name }} {{ swarm_node_labels.evil }} {{ inventory_hostname }}\"\n"
+    )
+    run = run_playbook(playbook, inventory=cluster.dir)
+    assert run.rc == 0, run.output
+    assert payload in run.output
+    assert not marker.exists()
