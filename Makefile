@@ -8,11 +8,13 @@ VENV ?= $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
 export MOLECULE_GLOB := molecule/*/molecule.yml
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# Tests and the local cloud never ask the EC2 instance metadata service for credentials.
+export AWS_EC2_METADATA_DISABLED := true
 # Scenarios `make test` runs, in order. Override to run a subset:
 #   make test SCENARIOS=docker
 SCENARIOS ?= docker
 
-.PHONY: help setup lint unit molecule test cluster build benchmark clean
+.PHONY: help setup lint unit integration molecule test cluster cluster-down cloud-up cloud-down build benchmark clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,23 +26,36 @@ lint: setup ## yamllint and ansible-lint (production profile)
 	yamllint --strict .
 	ansible-lint --profile production
 
-unit: setup ## Unit tests (pytest)
+unit: setup ## Unit tests (pytest, moto in-process)
 	pytest -q tests/unit
+
+integration: setup ## Integration tests (moto server, the local cloud)
+	pytest -q tests/integration
 
 molecule: setup ## Molecule scenarios named in SCENARIOS
 	@for s in $(SCENARIOS); do echo "=== molecule test -s $$s"; molecule test -s $$s; done
 
-test: lint unit molecule ## Everything CI runs: lint, unit tests, Molecule scenarios
+test: lint unit integration molecule ## Everything CI runs: lint, unit, integration, Molecule scenarios
 
-cluster: setup ## Build the cluster on the local cloud (site.yml)
-	ansible-playbook playbooks/local_cloud.yml
+cloud-up: setup ## Start the local cloud's EC2 emulator on 127.0.0.1
+	./scripts/local_cloud.sh start
+
+cloud-down: ## Stop the local cloud's EC2 emulator
+	./scripts/local_cloud.sh stop
+
+cluster: cloud-up ## Build the cluster on the local cloud (site.yml)
 	ansible-playbook site.yml
+
+cluster-down: cloud-up ## Tear the local cluster down (instances, containers, security groups)
+	ansible-playbook playbooks/teardown.yml -e geostack_teardown_confirm=local
 
 build: setup ## Build the collection tarball into build/
 	ansible-galaxy collection build --force --output-path build .
 
-benchmark: setup ## Print converge and idempotence timings for the docker role
+benchmark: setup ## Print the performance figures (docker role, inventory, local cloud)
 	./benchmarks/docker_converge.sh
+	python benchmarks/inventory.py
+	./benchmarks/local_cloud.sh
 
 clean: ## Remove the venv and the collection link
 	rm -rf $(VENV) .collections build
