@@ -15,7 +15,8 @@ description:
     one stable manager.
   - Checks the cluster's topology and fails, naming the instances, on an unknown role, zero or an even number of managers,
     more than one Citus coordinator, an even number of ZooKeeper nodes, or a duplicate C(geostack:index) within a role.
-  - Tag values are data. They are never templated and every string is marked unsafe.
+  - Tag values are data. They are never templated and every string is marked unsafe (ansible-core 2.19 and later trust no
+    inventory value as a template; C(ansible-inventory) writes them as C(__ansible_unsafe)).
   - The configuration file name must end in C(geostack_ec2.yml) or C(geostack_ec2.yaml).
 author: geostack.cluster maintainers
 requirements:
@@ -175,11 +176,6 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 from ansible.utils.display import Display
 
 try:
-    from ansible.utils.unsafe_proxy import wrap_var as _wrap_var
-except ImportError:  # pragma: no cover - the module is slated for removal after 2.23
-    _wrap_var = None
-
-try:
     import boto3
     import botocore.config
     import botocore.exceptions
@@ -215,11 +211,6 @@ UNION_GROUPS = {
 TYPE_NODE = (("manager", "master"), ("web", "master-web"), ("worker", "worker"))
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 UNASSIGNED = "unassigned"
-
-
-def unsafe(value):
-    """Mark outside data so that it is never rendered as a template."""
-    return _wrap_var(value) if _wrap_var is not None else value
 
 
 def _safe_hostname(name):
@@ -351,7 +342,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         ]
         found = []
         try:
-            for page in client.get_paginator("describe_instances").paginate(Filters=filters, PaginationConfig={"PageSize": 1000}):
+            for page in client.get_paginator("describe_instances").paginate(Filters=filters):
                 for reservation in page["Reservations"]:
                     for inst in reservation["Instances"]:
                         found.append(self._normalise(inst, region))
@@ -512,6 +503,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         # The inventory file is the one place the cluster is named: plays on
         # localhost (provision, teardown) read it from here.
         self.inventory.set_variable("all", "geostack_cluster_name", self.get_option("cluster"))
+        # Every host's geostack:cluster tag is the cluster: one group var, not one per host.
+        self.inventory.set_variable("all", "geostack_cluster", self.get_option("cluster"))
         self.inventory.set_variable("all", "geostack_aws_regions", self._regions_in_use)
         self.inventory.set_variable("all", "geostack_aws_endpoint_url", self.get_option("endpoint_url"))
 
@@ -533,19 +526,19 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                         f"{self._docker_network()!r}; skipped (start the local backend)"
                     )
                     continue
-            host = self.inventory.add_host(unsafe(hostnames[iid]))
+            host = self.inventory.add_host(hostnames[iid])
             hostvars = self._hostvars(inst, indexes.get(iid, {}))
             if via == "docker":
                 hostvars["ansible_connection"] = "community.docker.docker"
-                hostvars["ansible_host"] = unsafe(container)
-                hostvars["geostack_private_address"] = unsafe(docker_addresses[container])
+                hostvars["ansible_host"] = container
+                hostvars["geostack_private_address"] = docker_addresses[container]
             else:
                 address = inst["PrivateIpAddress"]
                 if via == "public":
                     address = inst["PublicIpAddress"] or address
-                hostvars["ansible_host"] = unsafe(address)
+                hostvars["ansible_host"] = address
                 if bastion:
-                    hostvars["ansible_ssh_common_args"] = unsafe(f"-o ProxyJump={bastion}")
+                    hostvars["ansible_ssh_common_args"] = f"-o ProxyJump={bastion}"
             for key, value in hostvars.items():
                 self.inventory.set_variable(host, key, value)
             for role in inst["_roles"]:
@@ -586,7 +579,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             "ec2_launch_time": inst["LaunchTime"],
             "ec2_state": inst["State"],
             "ec2_tags": tags,
-            "geostack_cluster": tags.get(TAG_CLUSTER),
             "geostack_roles": roles,
             "geostack_index": indexes,
             "geostack_private_address": inst["PrivateIpAddress"],
@@ -594,7 +586,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         }
         if "Raw" in inst:
             hostvars["ec2_instance"] = inst["Raw"]
-        return {key: unsafe(value) for key, value in hostvars.items()}
+        # Inventory values are never trusted as templates by ansible-core 2.19+
+        # (Host.set_variable strips any trust), so tag values stay data.
+        return hostvars
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -61,7 +61,8 @@ def test_hostvars(cloud, inventory):
     (iid,) = cloud.launch("manager,web", "m1", geostack__label__zone="a", geostack__label__ssd="true")
     inv = inventory()
     hv = hostvars(inv, "m1")
-    assert hv["geostack_cluster"] == cloud.cluster
+    assert inv.groups["all"].get_vars()["geostack_cluster"] == cloud.cluster
+    assert inv.groups["all"].get_vars()["geostack_cluster_name"] == cloud.cluster
     inst = boto3.client("ec2", region_name=REGION).describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
     assert hv["ec2_instance_id"] == iid
     assert hv["ec2_private_ip_address"] == inst["PrivateIpAddress"]
