@@ -249,13 +249,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         instances = None
         if use_cache:
             try:
-                instances = self._cache[cache_key]
-            except KeyError:
+                # Stored as one JSON string: the cache plugin's decoder then has
+                # one value to visit instead of every field of every instance.
+                instances = json.loads(self._cache[cache_key])
+            except (KeyError, TypeError, ValueError):
                 update_cache = True
         if instances is None:
             instances = self._describe(session, regions)
         if update_cache:
-            self._cache[cache_key] = instances
+            self._cache[cache_key] = json.dumps(instances)
 
         self._populate(instances)
 
@@ -332,10 +334,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
         return f"geostack_ec2_{digest}"
 
-    def _describe_region(self, session, region):
-        client = session.client(
-            "ec2", region_name=region, endpoint_url=self.get_option("endpoint_url"), config=self._botocore_config()
-        )
+    def _client(self, session, region):
+        return session.client("ec2", region_name=region, endpoint_url=self.get_option("endpoint_url"), config=self._botocore_config())
+
+    def _describe_region(self, client, region):
         filters = [
             {"Name": f"tag:{TAG_CLUSTER}", "Values": [self.get_option("cluster")]},
             {"Name": "instance-state-name", "Values": LIVE_STATES},
@@ -356,10 +358,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return found
 
     def _describe(self, session, regions):
+        # Clients are made here, one by one: a boto3 session is not thread-safe,
+        # its clients are.
+        clients = [self._client(session, region) for region in regions]
         if len(regions) == 1:
-            return self._describe_region(session, regions[0])
+            return self._describe_region(clients[0], regions[0])
         with ThreadPoolExecutor(max_workers=min(8, len(regions))) as pool:
-            results = list(pool.map(lambda r: self._describe_region(session, r), regions))
+            results = list(pool.map(self._describe_region, clients, regions))
         return [inst for found in results for inst in found]
 
     def _normalise(self, inst, region):
