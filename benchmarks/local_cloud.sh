@@ -10,13 +10,14 @@ export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg" AWS_EC2_MET
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cluster=bench$$
 inv=$(mktemp -d)
+state=$(mktemp -d)
 out=benchmarks/results; mkdir -p "$out"; log="$out/local_cloud.log"; : >"$log"
-export GEOSTACK_MOTO_PORT=$port GEOSTACK_STATE_DIR="$inv/state"
+export GEOSTACK_MOTO_PORT=$port GEOSTACK_STATE_DIR="$state"
 
 cleanup() {
   ansible-playbook -i "$inv" playbooks/teardown.yml -e geostack_teardown_confirm=$cluster >>"$log" 2>&1 || true
   ./scripts/local_cloud.sh stop >>"$log" 2>&1 || true
-  rm -rf "$inv"
+  rm -rf "$inv" "$state"
 }
 trap cleanup EXIT
 
