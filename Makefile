@@ -22,9 +22,10 @@ help: ## List the targets
 setup: ## Venv, pinned requirements, Docker engine, test image, collection link
 	@./scripts/setup.sh
 
-lint: setup ## yamllint and ansible-lint (production profile)
+lint: setup ## yamllint, ansible-lint (production profile) and ruff (Python)
 	yamllint --strict .
 	ansible-lint --profile production
+	ruff check plugins tests benchmarks molecule
 
 unit: setup ## Unit tests (pytest, moto in-process)
 	pytest -q tests/unit

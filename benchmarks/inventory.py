@@ -65,7 +65,7 @@ def free_port() -> int:
 def populate(ec2, total: int) -> None:
     fixed = [("manager", 3), ("citus_coordinator", 1), ("rabbitmq,zookeeper", 3), ("monitoring", 1)]
     rest = total - sum(n for _, n in fixed)
-    mix = fixed + [("worker,citus_worker", rest // 2), ("worker", rest // 4), ("web", rest - rest // 2 - rest // 4)]
+    mix = [*fixed, ("worker,citus_worker", rest // 2), ("worker", rest // 4), ("web", rest - rest // 2 - rest // 4)]
     for roles, count in mix:
         done = 0
         while done < count:
@@ -181,7 +181,8 @@ def main() -> None:
     for name, (cpu, wall, hosts) in rows.items():
         print(f"{name:52} {cpu:10.2f} {wall:8.2f} {hosts or '':>6}")
     for what in ("--list", "--graph"):
-        ours, hit, theirs = (rows[f"{p} {what} ({c})"] for p, c in (("geostack.cluster.ec2", "uncached"), ("geostack.cluster.ec2", "cache hit"), ("amazon.aws.aws_ec2", "uncached")))
+        cases = (("geostack.cluster.ec2", "uncached"), ("geostack.cluster.ec2", "cache hit"), ("amazon.aws.aws_ec2", "uncached"))
+        ours, hit, theirs = (rows[f"{p} {what} ({c})"] for p, c in cases)
         print(f"\n{what}: ours / aws_ec2, user CPU uncached: {ours[0] / theirs[0]:.2f}  (target <= 0.5)")
         print(f"{what}: cache hit / ours uncached, wall:    {hit[1] / ours[1]:.2f}  (target <= 0.2)")
 

@@ -350,7 +350,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                         found.append(self._normalise(inst, region))
         except botocore.exceptions.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
-            hint = " Check the credentials (profile, access key) and their permissions." if "Auth" in code or "Unauthorized" in code or "Signature" in code else ""
+            auth = any(word in code for word in ("Auth", "Unauthorized", "Signature"))
+            hint = " Check the credentials (profile, access key) and their permissions." if auth else ""
             raise AnsibleParserError(f"geostack.cluster.ec2: describe_instances in {region} failed: {exc}.{hint}") from exc
         except botocore.exceptions.BotoCoreError as exc:
             where = self.get_option("endpoint_url") or f"the EC2 endpoint of {region}"

@@ -17,7 +17,7 @@ import yaml
 from ..conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
-from playbook_runner import run_playbook  # noqa: E402
+from playbook_runner import run_playbook
 
 REGION = "us-east-1"
 AMI = "ami-12c6146b"
@@ -34,9 +34,9 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def moto_url():
     """A real moto server process on 127.0.0.1, as the local cloud runs it."""
-    import logging  # noqa: PLC0415
+    import logging
 
-    from moto.server import ThreadedMotoServer  # noqa: PLC0415
+    from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = free_port()

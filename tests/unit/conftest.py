@@ -7,11 +7,10 @@ import itertools
 import boto3
 import pytest
 import yaml
-from moto import mock_aws
-
 from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import init_plugin_loader, inventory_loader
+from moto import mock_aws
 
 from ..conftest import COLLECTIONS
 

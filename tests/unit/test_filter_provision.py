@@ -2,7 +2,6 @@
 
 import pytest
 from ansible.errors import AnsibleFilterError
-
 from ansible_collections.geostack.cluster.plugins.filter.provision import (
     layout_groups,
     provision_plan,
