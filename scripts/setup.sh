@@ -115,6 +115,7 @@ setup_image() {
   fi
   if ! command -v debootstrap >/dev/null 2>&1; then
     [ -r /etc/debian_version ] || die "debootstrap is needed to build $IMAGE; install it or set GEOSTACK_TEST_IMAGE to an image you can pull."
+    as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
   fi
   build_image
