@@ -126,7 +126,7 @@ build_image() (
   trap 'as_root rm -rf "$rootfs"' EXIT
   say "building $IMAGE from Debian $SUITE with debootstrap"
   as_root debootstrap --variant=minbase \
-    --include=python3,python3-apt,systemd,systemd-sysv,dbus,iproute2,ca-certificates,sudo,gnupg \
+    --include=python3,python3-apt,systemd,systemd-sysv,dbus,iproute2,ca-certificates,sudo,gnupg,busybox-static \
     "$SUITE" "$rootfs" "$MIRROR" >/dev/null
   # Make the image behave like a cloud VM: no getty, a machine-id made at boot,
   # no apt caches or docs.
