@@ -58,6 +58,7 @@ build: setup ## Build the collection tarball into build/
 benchmark: setup ## Print the performance figures (docker role, inventory, local cloud)
 	./benchmarks/docker_converge.sh
 	python benchmarks/inventory.py
+	./benchmarks/swarm.sh
 	./benchmarks/local_cloud.sh
 
 clean: ## Remove the venv and the collection link

@@ -88,7 +88,7 @@ def cidrs_containing(cidrs, addresses):
         ips = [ipaddress.ip_address(a) for a in addresses or [] if a]
     except ValueError as exc:
         raise AnsibleFilterError(f"cidrs_containing: {exc}") from exc
-    return [str(c) for c, net in zip(cidrs, networks) if any(ip in net for ip in ips)]
+    return [str(c) for c, net in zip(cidrs, networks, strict=True) if any(ip in net for ip in ips)]
 
 
 class FilterModule:

@@ -41,6 +41,23 @@ def test_site_on_the_local_cloud(make_cluster, ec2):
             # The docker layer converged inside each node.
             assert docker("exec", hv["ansible_host"], "systemctl", "is-active", "docker") == "active"
             assert docker("exec", hv["ansible_host"], "hostname") == host
+            # ...and so did the swarm layer: each node is in it, advertising its private address.
+            swarm = json.loads(docker("exec", hv["ansible_host"], "docker", "info", "--format", "{{json .Swarm}}"))
+            assert swarm["LocalNodeState"] == "active"
+            assert swarm["NodeAddr"] == hv["geostack_private_address"]
+            assert swarm["ControlAvailable"] is (host.endswith("-manager-1"))
+
+        manager = inv["_meta"]["hostvars"][f"{cluster.name}-manager-1"]["ansible_host"]
+        labels = dict(
+            line.split(" ", 1)
+            for line in docker(
+                "exec", manager, "sh", "-c",
+                "docker node inspect $(docker node ls -q) --format '{{.Description.Hostname}} {{.Spec.Labels.typeNode}}'",
+            ).splitlines()
+        )
+        assert labels == {
+            f"{cluster.name}-manager-1": "master", f"{cluster.name}-worker-1": "worker", f"{cluster.name}-web-1": "master-web",
+        }
 
         again = cluster.run_site()
         assert again.rc == 0, again.failures

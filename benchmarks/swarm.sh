@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Print how long the swarm takes on the `swarm` scenario's six nodes
+# (3 managers, 2 workers, 1 web), and what adding one worker costs:
+#   first converge        fresh nodes: docker role + swarm role
+#   idempotent re-run     the same converge again (0 changed)
+#   swarm role re-run     --tags swarm only (the swarm layer's own cost)
+#   add one worker        a 7th node with --limit to it (what scale-out runs)
+#   full re-run, 7 nodes  the same converge without --limit, for comparison
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH" MOLECULE_GLOB='molecule/*/molecule.yml' ANSIBLE_CONFIG="$PWD/ansible.cfg"
+scenario=swarm
+out=benchmarks/results; mkdir -p "$out"
+log="$out/swarm.log"
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+quiet() { "$@" >>"$log" 2>&1; }
+trap 'quiet molecule destroy -s $scenario' EXIT
+
+: >"$log"
+quiet molecule destroy -s $scenario
+quiet molecule create -s $scenario
+t0=$(now); quiet molecule converge -s $scenario; t1=$(now)
+quiet molecule converge -s $scenario; t2=$(now)
+quiet molecule converge -s $scenario -- --tags swarm; t3=$(now)
+
+# A seventh node joins as a worker: first with --limit to it, then the full run.
+inventory=$(mktemp -d)/hosts.yml
+cat >"$inventory" <<'YAML'
+all:
+  vars: {ansible_connection: community.docker.docker}
+  children:
+    swarm:
+      children:
+        swarm_bootstrap: {hosts: {geostack-swarm-1: {}}}
+        managers: {hosts: {geostack-swarm-1: {}, geostack-swarm-2: {}, geostack-swarm-3: {}}}
+        workers: {hosts: {geostack-swarm-4: {}, geostack-swarm-5: {swarm_node_labels: {disk: ssd}}, geostack-swarm-7: {}}}
+        web: {hosts: {geostack-swarm-6: {}}}
+YAML
+quiet ansible-playbook -i "$inventory" molecule/swarm/add_node.yml
+t4=$(now); quiet ansible-playbook -i "$inventory" --limit geostack-swarm-7 molecule/swarm/converge.yml; t5=$(now)
+quiet ansible-playbook -i "$inventory" molecule/swarm/converge.yml; t6=$(now)
+docker exec geostack-swarm-1 docker node ls --format '{{.Hostname}} {{.Status}}' | grep -q '^geostack-swarm-7 Ready$' \
+  || { echo "geostack-swarm-7 did not join; see $log" >&2; exit 1; }
+
+printf '%-46s %8s\n' "measure (seconds)" "value"
+printf '%-46s %8s\n' "first converge, 6 nodes (docker + swarm)" "$(elapsed "$t0" "$t1")"
+printf '%-46s %8s\n' "idempotent re-run, 6 nodes" "$(elapsed "$t1" "$t2")"
+printf '%-46s %8s\n' "swarm role only (--tags swarm), 6 nodes" "$(elapsed "$t2" "$t3")"
+printf '%-46s %8s\n' "add a 7th node (--limit to it)" "$(elapsed "$t4" "$t5")"
+printf '%-46s %8s\n' "full re-run, 7 nodes" "$(elapsed "$t5" "$t6")"
