@@ -5,6 +5,7 @@ the fault case (bootstrap manager lost and replaced) and the removal case
 build on each other, as an operator's day would.
 """
 
+import ipaddress
 import json
 import subprocess
 from pathlib import Path
@@ -109,16 +110,24 @@ def test_check_mode_on_the_converged_swarm_changes_nothing():
     assert run.total("changed") == 0, run.output
 
 
+def node_network() -> str:
+    """The /16 around the nodes' own address (Docker picks the subnet of their network)."""
+    address = sh("geostack-swarm-2", "ip -4 -o addr show eth0").split()[3].split("/")[0]
+    return str(ipaddress.ip_network(f"{address}/16", strict=False))
+
+
 @pytest.mark.parametrize(
     ("extra", "named"),
     [
         ({"swarm_web_node_role": "manager"}, "odd number of managers"),
-        ({"swarm_default_addr_pool": ["172.16.0.0/12"]}, "swarm_default_addr_pool"),
+        ({"swarm_default_addr_pool": ["NODE_NETWORK"]}, "swarm_default_addr_pool"),
         ({"swarm_labels_state": "wipe"}, "swarm_labels_state"),
         ({"swarm_labels": "typeNode=master"}, "swarm_labels"),
     ],
 )
 def test_bad_input_fails_before_anything_changes(extra, named):
+    # An overlay pool that contains the nodes' own network.
+    extra = {k: [node_network()] if v == ["NODE_NETWORK"] else v for k, v in extra.items()}
     run = run_playbook("converge.yml", "--tags", "swarm", extra_vars=extra)
     assert run.rc != 0
     assert run.total("changed") == 0, run.output
