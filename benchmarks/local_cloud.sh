@@ -37,7 +37,7 @@ t3=$(now)
 
 awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" 'BEGIN {
   printf "%-52s %8s\n", "local cloud, 3 nodes (seconds)", "value"
-  printf "%-52s %8.1f\n", "from nothing to a converged docker layer", b - a
+  printf "%-52s %8.1f\n", "from nothing to a converged site.yml", b - a
   printf "%-52s %8.1f\n", "idempotent re-run of site.yml", c - b
   printf "%-52s %8.1f\n", "teardown (instances, containers, network, SGs)", d - c
 }'
