@@ -7,17 +7,11 @@
 #   floor            apt-get update && apt-get install docker.io python3-docker docker-compose
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$PWD/.venv/bin:$PATH" MOLECULE_GLOB='molecule/*/molecule.yml' ANSIBLE_CONFIG="$PWD/ansible.cfg"
 scenario=docker
 nodes=(geostack-docker-1 geostack-docker-2)
-out=benchmarks/results; mkdir -p "$out"
+# shellcheck source=benchmarks/molecule_lib.sh
+. benchmarks/molecule_lib.sh
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
-quiet() { "$@" >>"$out/docker_converge.log" 2>&1; }
-trap 'quiet molecule destroy -s $scenario' EXIT
-
-: >"$out/docker_converge.log"
 quiet molecule destroy -s $scenario
 quiet molecule create -s $scenario
 quiet molecule prepare -s $scenario
@@ -30,7 +24,7 @@ quiet molecule create -s $scenario
 t3=$(now)
 for n in "${nodes[@]}"; do
   docker exec "$n" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io python3-docker docker-compose' \
-    >>"$out/docker_converge.log" 2>&1 &
+    >>"$log" 2>&1 &
 done
 wait
 t4=$(now)

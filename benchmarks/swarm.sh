@@ -9,17 +9,10 @@
 #   idempotent, 8 nodes   the full run again
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$PWD/.venv/bin:$PATH" MOLECULE_GLOB='molecule/*/molecule.yml' ANSIBLE_CONFIG="$PWD/ansible.cfg"
 scenario=swarm
-out=benchmarks/results; mkdir -p "$out"
-log="$out/swarm.log"
+# shellcheck source=benchmarks/molecule_lib.sh
+. benchmarks/molecule_lib.sh
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
-quiet() { "$@" >>"$log" 2>&1; }
-trap 'quiet molecule destroy -s $scenario' EXIT
-
-: >"$log"
 quiet molecule destroy -s $scenario
 quiet molecule create -s $scenario
 t0=$(now); quiet molecule converge -s $scenario; t1=$(now)
