@@ -9,6 +9,7 @@ import re
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$")
+_CREATE = re.compile(r'^\s*create\s+table\s+(?:if\s+not\s+exists\s+)?([A-Za-z0-9_."]+)', re.IGNORECASE)
 _CONSTRAINT_WORDS = {"constraint", "primary", "unique", "check", "foreign", "exclude", "like"}
 _WEAK = {"postgres", "password", "changeme", "change_me", "secret", "admin", "geostack", "citus", "123456"}
 _MIN_PASSWORD = 12
@@ -76,8 +77,10 @@ def _table_errors(table, where, distributed):
         ddl = str(table["ddl"])
         if not re.match(r"^\s*create\s+table\s", ddl, re.IGNORECASE) or ";" in ddl.rstrip().rstrip(";"):
             errors.append(f"{where} ({name}): ddl must be one CREATE TABLE statement")
-        elif name.split(".")[-1].lower() not in ddl.lower():
-            errors.append(f"{where} ({name}): ddl does not create a table called {name}")
+        else:
+            created = _CREATE.match(ddl)
+            if not created or created.group(1).replace('"', "").lower() != name.lower():
+                errors.append(f"{where} ({name}): ddl does not create a table called {name}")
     else:
         for index, column in enumerate(table["columns"]):
             if not isinstance(column, dict) or not _IDENT.match(str(column.get("name", ""))) or not column.get("type"):
@@ -90,9 +93,7 @@ def _table_errors(table, where, distributed):
         if not column:
             errors.append(f"{where} ({name}) needs a distribution_column")
         elif column.lower() not in columns and column not in columns:
-            errors.append(
-                f"{where} ({name}): distribution_column '{column}' is not one of its columns ({', '.join(columns)})"
-            )
+            errors.append(f"{where} ({name}): distribution_column '{column}' is not one of its columns ({', '.join(columns)})")
         shards = table.get("shard_count")
         if shards is not None and (not str(shards).isdigit() or int(shards) < 1):
             errors.append(f"{where} ({name}): shard_count must be a positive integer, got {shards!r}")

@@ -1,0 +1,343 @@
+"""Verify the citus role on 1 coordinator + 2 workers (+ a fourth node outside).
+
+Without a Citus package (Debian has none) the nodes are plain PostgreSQL 17 +
+PostGIS + MobilityDB and the Citus steps are skipped, saying why. With
+GEOSTACK_CITUS_PACKAGE=/path/to/postgresql-17-citus-*.deb the same scenario
+also checks registration, distribution, scale-out with rebalance and scale-in
+with drain.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+from playbook_runner import run_playbook
+
+SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
+PROJECT = SCENARIO.parents[1]
+COORDINATOR, WORKER_1, WORKER_2, SPARE = (f"geostack-citus-{n}" for n in range(1, 5))
+CLUSTER = [COORDINATOR, WORKER_1, WORKER_2]
+VARS = yaml.safe_load((SCENARIO / "vars" / "converge.yml").read_text())
+CITUS = bool(os.environ.get("GEOSTACK_CITUS_PACKAGE"))
+needs_citus = pytest.mark.skipif(
+    not CITUS,
+    reason="Citus steps skipped: no Citus package was given. Citus is not packaged by Debian and its repository is "
+    "unreachable here; set GEOSTACK_CITUS_PACKAGE=/path/to/postgresql-17-citus-<version>.deb to run them.",
+)
+TRIP_LENGTHS = (
+    "SELECT column_dist, round(length(tgeompointseq(array_agg(tgeompoint(geom, t) ORDER BY t)))::numeric, 9), "
+    "round(maxValue(speed(tgeompointseq(array_agg(tgeompoint(geom, t) ORDER BY t))))::numeric, 12) "
+    "FROM {table} GROUP BY column_dist ORDER BY column_dist"
+)
+
+testinfra_hosts = [f"ansible://{COORDINATOR}"]
+
+
+def sh(node: str, command: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    flags = [arg for key, value in (env or {}).items() for arg in ("-e", f"{key}={value}")]
+    proc = subprocess.run(["docker", "exec", *flags, node, "sh", "-c", command], capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{node}: {command}: {proc.stderr}")
+    return proc
+
+
+def sql(node: str, query: str, database: str = "geostack") -> str:
+    """Run a query as the local superuser (root is mapped to postgres by pg_ident)."""
+    proc = subprocess.run(
+        ["docker", "exec", node, "psql", "-U", "postgres", "-d", database, "-AtX", "-v", "ON_ERROR_STOP=1", "-c", query],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"{node}: {query}: {proc.stderr}")
+    return proc.stdout.strip()
+
+
+def address(node: str) -> str:
+    out = subprocess.run(["docker", "inspect", "-f", "{{json .NetworkSettings.Networks}}", node], capture_output=True, text=True, check=True).stdout
+    return next(iter(json.loads(out).values()))["IPAddress"]
+
+
+def remote_psql(source: str, target: str, query: str, env: dict | None = None, **conninfo: str):
+    """psql as the postgres OS user on `source` to `target`'s private address."""
+    params = {"host": address(target), "dbname": "geostack", "user": "geostack", "sslmode": "require", **conninfo}
+    dsn = " ".join(f"{k}={v}" for k, v in params.items())
+    return sh(source, f"runuser -u postgres -- psql '{dsn}' -AtXc \"{query}\"", check=False, env=env)
+
+
+def probe(source: str, target: str) -> str:
+    proc = subprocess.run(
+        ["docker", "exec", "-i", source, "python3", "-", address(target), "5432", "geostack", "geostack"],
+        input=(SCENARIO / "pg_probe.py").read_text(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return proc.stdout.strip()
+
+
+def grown_inventory() -> Path:
+    """Molecule's inventory plus the spare node as a third Citus worker, with
+    every node's address as a host variable (as the inventory plugin sets it)."""
+    extra = Path(tempfile.mkdtemp(prefix="citus-inv-")) / "spare.yml"
+    hosts = {node: {"geostack_private_address": address(node)} for node in [*CLUSTER, SPARE]}
+    groups = {"citus": {"hosts": {SPARE: {}}}, "citus_workers": {"hosts": {SPARE: {}}}}
+    extra.write_text(yaml.safe_dump({"all": {"hosts": hosts, "children": groups}}))
+    return extra
+
+
+# Plain PostgreSQL + PostGIS + MobilityDB: always.
+
+
+@pytest.mark.parametrize("node", CLUSTER)
+def test_postgresql_17_with_postgis_and_mobilitydb(node):
+    assert sql(node, "SHOW server_version_num").startswith("17")
+    extensions = set(sql(node, "SELECT extname FROM pg_extension").split())
+    assert {"postgis", "mobilitydb"} <= extensions
+    assert ("citus" in extensions) == CITUS
+
+
+@pytest.mark.parametrize("node", CLUSTER)
+def test_a_mobilitydb_query_works(node):
+    trip = "tgeompoint '[Point(0 0)@2025-01-01 08:00:00+00, Point(3 4)@2025-01-01 08:00:10+00]'"
+    assert sql(node, f"SELECT length({trip}), maxValue(speed({trip}))") == "5|0.5"
+
+
+@pytest.mark.parametrize("node", CLUSTER)
+def test_settings_are_applied(node):
+    settings = dict(
+        line.split("|", 1)
+        for line in sql(
+            node,
+            "SELECT name, setting FROM pg_settings WHERE name IN ('shared_preload_libraries', 'max_locks_per_transaction',"
+            " 'wal_level', 'listen_addresses', 'ssl', 'password_encryption', 'ssl_min_protocol_version')",
+        ).splitlines()
+    )
+    assert settings == {
+        "shared_preload_libraries": "citus,postgis-3" if CITUS else "postgis-3",
+        "max_locks_per_transaction": "128",
+        "wal_level": "logical",
+        "listen_addresses": f"localhost,{address(node)}",
+        "ssl": "on",
+        "password_encryption": "scram-sha-256",
+        "ssl_min_protocol_version": "TLSv1.2",
+    }
+    # Derived from citus_memory_mb: 1024 MB -> a quarter.
+    assert sql(node, "SHOW shared_buffers") == "256MB"
+    assert sql(node, "SELECT count(*) FROM pg_settings WHERE pending_restart") == "0"
+    if CITUS:
+        assert sql(node, "SHOW citus.node_conninfo") == "sslmode=require"
+
+
+@pytest.mark.parametrize("node", CLUSTER)
+def test_listens_only_on_the_private_address_and_loopback(node):
+    listening = {line.split()[3].rsplit(":", 1)[0].strip("[]") for line in sh(node, "ss -ltnH 'sport = :5432'").stdout.splitlines()}
+    assert listening and listening <= {"127.0.0.1", "::1", address(node)}
+
+
+def test_pg_hba_has_no_trust_and_only_tls_from_the_network():
+    rules = [line.split("|") for line in sql(WORKER_1, "SELECT type, auth_method, coalesce(address, '') FROM pg_hba_file_rules").splitlines()]
+    assert rules
+    assert all(method in ("scram-sha-256", "peer") for _, method, _ in rules)
+    assert all(method == "scram-sha-256" for kind, method, _ in rules if kind != "local")
+    network = {addr for kind, _, addr in rules if kind.startswith("host") and addr not in ("127.0.0.1", "::1")}
+    assert network == {address(node) for node in CLUSTER}
+    assert all(kind == "hostssl" for kind, _, addr in rules if addr in network)
+
+
+@pytest.mark.parametrize("worker", [WORKER_1, WORKER_2])
+def test_the_coordinator_reaches_each_worker_over_tls_with_the_managed_credentials(worker):
+    # The password comes from the postgres user's .pgpass, as Citus's own connections do.
+    proc = remote_psql(COORDINATOR, worker, "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() in ("t|TLSv1.3", "t|TLSv1.2")
+
+
+def test_wrong_credentials_are_refused():
+    proc = remote_psql(COORDINATOR, WORKER_1, "SELECT 1", env={"PGPASSFILE": "/dev/null", "PGPASSWORD": "not-the-password"})
+    assert proc.returncode != 0
+    assert 'password authentication failed for user "geostack"' in proc.stderr
+
+
+def test_a_connection_without_tls_is_refused():
+    proc = remote_psql(COORDINATOR, WORKER_1, "SELECT 1", sslmode="disable")
+    assert proc.returncode != 0
+    assert "no pg_hba.conf entry" in proc.stderr and "no encryption" in proc.stderr
+
+
+def test_pg_hba_refuses_an_address_outside_the_cluster():
+    # Same client, same TLS: a cluster node is asked for its SCRAM password...
+    assert probe(WORKER_2, WORKER_1) == "auth 10"
+    # ...the node outside the cluster is refused before authentication.
+    answer = probe(SPARE, WORKER_1)
+    assert answer.startswith("error no pg_hba.conf entry for host") and address(SPARE) in answer
+
+
+def test_the_demo_trajectories_are_loaded():
+    assert int(sql(COORDINATOR, "SELECT count(*) FROM mobilitydb_table")) == (VARS["citus_demo_trips"] * VARS["citus_demo_points_per_trip"])
+    lengths = sql(COORDINATOR, TRIP_LENGTHS.format(table="mobilitydb_table")).splitlines()
+    assert len(lengths) == VARS["citus_demo_trips"]
+    assert len({line.split("|")[1] for line in lengths}) > 1  # trips differ
+
+
+def test_check_mode_on_the_converged_cluster_changes_nothing():
+    run = run_playbook("converge.yml", "--check")
+    assert run.rc == 0, run.failures
+    assert run.total("changed") == 0, run.output
+    assert run.failures == {}
+
+
+def test_a_reload_only_setting_does_not_restart_postgresql():
+    started = {node: sql(node, "SELECT pg_postmaster_start_time()") for node in CLUSTER}
+    run = run_playbook("converge.yml", extra_vars={"citus_postgresql_settings": {"log_min_duration_statement": "250ms"}})
+    assert run.rc == 0, run.failures
+    assert run.total("changed") > 0
+    for node in CLUSTER:
+        assert sql(node, "SHOW log_min_duration_statement") == "250ms"
+        assert sql(node, "SELECT pg_postmaster_start_time()") == started[node]
+    # Back to the scenario's settings, again without a restart.
+    run = run_playbook("converge.yml")
+    assert run.rc == 0, run.failures
+    for node in CLUSTER:
+        assert sql(node, "SHOW log_min_duration_statement") == "-1"
+        assert sql(node, "SELECT pg_postmaster_start_time()") == started[node]
+
+
+BAD_INPUT = {
+    "two coordinators": ({"citus_coordinator": [COORDINATOR, WORKER_1]}, {}, "exactly one host in citus_coordinator"),
+    "no coordinator": ({"citus_coordinator": []}, {}, "exactly one host in citus_coordinator"),
+    "distribution column missing": (
+        None,
+        {"citus_distributed_tables": [{"name": "trips", "ddl": "CREATE TABLE trips (id int, t timestamptz)", "distribution_column": "vehicle"}]},
+        "citus_distributed_tables[0] (trips): distribution_column 'vehicle' is not one of its columns (id, t)",
+    ),
+    "unknown PostgreSQL version": (None, {"citus_postgresql_version": 16}, "citus_postgresql_version 16 cannot be"),
+    "PostgreSQL version Citus does not support": (
+        None,
+        {"citus_install_method": "upstream", "citus_postgresql_version": 18, "citus_package_file": ""},
+        "citus_version 13.0 does not support PostgreSQL 18",
+    ),
+    "empty password": (None, {"citus_app_password": ""}, "citus_app_password is empty"),
+    "default password": (None, {"citus_postgres_password": "postgres"}, "citus_postgres_password is a well-known"),
+    "too few locks": (None, {"citus_max_locks_per_transaction": 64}, "citus_max_locks_per_transaction (64)"),
+    "a managed setting": (None, {"citus_postgresql_settings": {"wal_level": "replica"}}, "(found: wal_level)"),
+}
+
+
+def bad_inventory(groups: dict) -> Path:
+    """The three cluster nodes with other group memberships."""
+    members = {"citus_coordinator": [COORDINATOR], "citus_workers": [WORKER_1, WORKER_2], **groups}
+    hosts = {node: {"ansible_connection": "community.docker.docker"} for node in CLUSTER}
+    inventory = {
+        "all": {
+            "hosts": hosts,
+            "vars": {"geostack_private_address": "{{ ansible_facts['default_ipv4']['address'] }}"},
+            "children": {
+                "citus": {"hosts": {node: {} for node in CLUSTER}},
+                **{group: {"hosts": {node: {} for node in nodes}} for group, nodes in members.items()},
+            },
+        }
+    }
+    path = Path(tempfile.mkdtemp(prefix="citus-bad-")) / "hosts.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    return path
+
+
+@pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
+def test_bad_input_is_refused_before_anything_changes(case):
+    groups, extra_vars, message = BAD_INPUT[case]
+    run = run_playbook(
+        "converge.yml",
+        inventory=bad_inventory(groups) if groups is not None else None,
+        extra_vars={"citus_enabled": True, **extra_vars},
+    )
+    assert run.rc != 0
+    assert run.total("changed") == 0
+    reasons = " ".join(msg for msgs in run.failures.values() for msg in msgs)
+    assert message in reasons, reasons
+    # The secrets never reach the output.
+    assert VARS["citus_app_password"] not in run.output and VARS["citus_postgres_password"] not in run.output
+
+
+# With Citus: registration, distribution, scale-out and scale-in.
+
+
+@needs_citus
+def test_the_coordinator_and_the_workers_are_registered():
+    rows = sql(COORDINATOR, "SELECT groupid = 0, nodename, isactive FROM pg_dist_node").splitlines()
+    assert f"t|{address(COORDINATOR)}|t" in rows
+    assert sorted(r for r in rows if r.startswith("f|")) == sorted(f"f|{address(w)}|t" for w in (WORKER_1, WORKER_2))
+
+
+@needs_citus
+def test_the_seed_table_is_spread_over_both_workers():
+    placed = sql(
+        COORDINATOR,
+        "SELECT DISTINCT nodename FROM citus_shards WHERE table_name = 'mobilitydb_table'::regclass",
+    ).split()
+    assert sorted(placed) == sorted(address(w) for w in (WORKER_1, WORKER_2))
+    assert sql(COORDINATOR, "SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'mobilitydb_table'::regclass") == "8"
+    reference = sql(COORDINATOR, "SELECT count(DISTINCT nodename) FROM citus_shards WHERE table_name = 'trip_kinds'::regclass")
+    assert int(reference) >= 2
+
+
+@needs_citus
+def test_a_mobilitydb_query_on_the_distributed_table_matches_a_local_copy():
+    sql(COORDINATOR, "DROP TABLE IF EXISTS mobility_local; CREATE TABLE mobility_local AS SELECT * FROM mobilitydb_table")
+    try:
+        assert sql(COORDINATOR, "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = 'mobility_local'::regclass") == "0"
+        distributed = sql(COORDINATOR, TRIP_LENGTHS.format(table="mobilitydb_table"))
+        local = sql(COORDINATOR, TRIP_LENGTHS.format(table="mobility_local"))
+        assert distributed == local and len(distributed.splitlines()) == VARS["citus_demo_trips"]
+    finally:
+        sql(COORDINATOR, "DROP TABLE IF EXISTS mobility_local")
+
+
+def rows_and_checksum() -> str:
+    return sql(COORDINATOR, "SELECT count(*), md5(string_agg(column_dist || ':' || t, ',' ORDER BY column_dist, t)) FROM mobilitydb_table")
+
+
+@needs_citus
+def test_adding_a_worker_rebalances_shards_onto_it():
+    before = rows_and_checksum()
+    run = run_playbook("converge.yml", "-i", str(grown_inventory()))
+    assert run.rc == 0, run.failures
+    assert any(task.endswith("Wait for the rebalance or drain job to finish") for task in run.tasks)
+    assert sql(COORDINATOR, f"SELECT isactive FROM pg_dist_node WHERE nodename = '{address(SPARE)}'") == "t"
+    moved = int(sql(COORDINATOR, f"SELECT count(*) FROM citus_shards WHERE nodename = '{address(SPARE)}' AND citus_table_type = 'distributed'"))
+    assert moved > 0
+    assert rows_and_checksum() == before
+    # Converging the grown cluster again changes nothing.
+    again = run_playbook("converge.yml", "-i", str(grown_inventory()))
+    assert again.rc == 0 and again.total("changed") == 0, again.output
+
+
+@needs_citus
+def test_removing_a_worker_drains_it_first_and_loses_no_row():
+    before = rows_and_checksum()
+    gone = address(WORKER_2)
+    args = ("-i", str(grown_inventory()), "-e", f"node={WORKER_2}", "-e", f"remove_node_confirm={WORKER_2}")
+    run = run_playbook(PROJECT / "playbooks" / "remove_node.yml", *args)
+    assert run.rc == 0, run.failures
+    steps = (
+        "Stop placing shards on the workers to remove",
+        "Wait for the rebalance or drain job to finish",
+        "Remove the drained workers from pg_dist_node",
+    )
+    order = [step for task in run.tasks for step in steps if task.endswith(step)]
+    assert order == list(steps)
+    assert sql(COORDINATOR, f"SELECT count(*) FROM pg_dist_node WHERE nodename = '{gone}'") == "0"
+    assert sql(COORDINATOR, f"SELECT count(*) FROM citus_shards WHERE nodename = '{gone}'") == "0"
+    assert rows_and_checksum() == before
+    # The removed node itself was not touched: its PostgreSQL still runs.
+    assert sql(WORKER_2, "SELECT 1") == "1"
+    # A second run finds nothing to do.
+    again = run_playbook(PROJECT / "playbooks" / "remove_node.yml", *args)
+    assert again.rc == 0 and again.total("changed") == 0, again.output

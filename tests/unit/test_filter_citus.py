@@ -1,0 +1,96 @@
+"""The citus role's preflight filters: tables, passwords and CIDRs."""
+
+import pytest
+from ansible_collections.geostack.cluster.plugins.filter.citus import (
+    citus_ddl_columns,
+    citus_password_errors,
+    citus_table_errors,
+    invalid_cidrs,
+)
+
+SEED_DDL = (
+    "CREATE TABLE mobilitydb_table (column_dist integer NOT NULL, T timestamptz NOT NULL, "
+    "Latitude double precision, Longitude double precision, Geom geometry(Point, 4326), "
+    "PRIMARY KEY (column_dist, T))"
+)
+
+
+def test_ddl_columns_skip_constraints_and_lower_case_unquoted_names():
+    assert citus_ddl_columns(SEED_DDL) == ["column_dist", "t", "latitude", "longitude", "geom"]
+
+
+def test_ddl_columns_keep_quoted_names_and_nested_commas():
+    ddl = 'CREATE TABLE x ("Vehicle" int, g geometry(Point, 4326), CONSTRAINT c CHECK (a IN (1, 2)), n numeric(10, 2))'
+    assert citus_ddl_columns(ddl) == ["Vehicle", "g", "n"]
+
+
+def test_the_seed_table_is_sound():
+    table = {"name": "mobilitydb_table", "ddl": SEED_DDL, "distribution_column": "column_dist"}
+    assert citus_table_errors([table], []) == []
+
+
+def test_a_distribution_column_missing_from_the_ddl_is_named():
+    table = {"name": "trips", "ddl": "CREATE TABLE trips (id int, t timestamptz)", "distribution_column": "vehicle"}
+    assert citus_table_errors([table]) == ["citus_distributed_tables[0] (trips): distribution_column 'vehicle' is not one of its columns (id, t)"]
+
+
+def test_a_distribution_column_missing_from_the_columns_is_named():
+    table = {"name": "t", "columns": [{"name": "a", "type": "int"}], "distribution_column": "b"}
+    assert "distribution_column 'b' is not one of its columns (a)" in citus_table_errors([table])[0]
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"name": "t", "distribution_column": "a"}, "needs exactly one of columns or ddl"),
+        (
+            {"name": "t", "columns": [{"name": "a", "type": "int"}], "ddl": "CREATE TABLE t (a int)"},
+            "exactly one of",
+        ),
+        ({"name": "t; drop", "columns": [{"name": "a", "type": "int"}]}, "needs a name"),
+        ({"name": "t", "ddl": "CREATE TABLE t (a int); DROP TABLE u", "distribution_column": "a"}, "one CREATE TABLE"),
+        ({"name": "t", "ddl": "CREATE TABLE other (a int)", "distribution_column": "a"}, "does not create a table"),
+        ({"name": "t", "columns": [{"name": "a"}], "distribution_column": "a"}, "needs a name (an identifier) and a type"),
+        ({"name": "t", "columns": [{"name": "a", "type": "int; drop"}], "distribution_column": "a"}, "';'"),
+        ({"name": "t", "columns": [{"name": "a", "type": "int"}]}, "needs a distribution_column"),
+        ({"name": "t", "columns": [{"name": "a", "type": "int"}], "distribution_column": "a", "shard_count": 0}, "shard_count"),
+        ({"name": "t", "columns": [{"name": "a", "type": "int"}], "distribution_column": "a", "colocate_with": "x"}, "colocate_with 'x'"),
+    ],
+)
+def test_bad_tables_are_named(table, message):
+    errors = citus_table_errors([table])
+    assert any(message in error for error in errors), errors
+
+
+def test_reference_tables_need_no_distribution_column_and_names_are_unique():
+    reference = {"name": "kinds", "columns": [{"name": "kind", "type": "text"}]}
+    assert citus_table_errors([], [reference]) == []
+    assert citus_table_errors([], [reference, reference]) == ["tables defined twice: kinds"]
+
+
+def test_a_non_list_is_refused():
+    assert citus_table_errors({"name": "t"}) == ["citus_distributed_tables must be a list, got dict"]
+
+
+def test_passwords():
+    assert citus_password_errors({"citus_app_password": ["a-long-enough-secret", "geostack"]}) == []
+    assert citus_password_errors({"citus_app_password": ["", "geostack"]}) == ["citus_app_password is empty: set it (from ansible-vault)"]
+    assert "well-known" in citus_password_errors({"citus_postgres_password": ["postgres", "postgres"]})[0]
+    assert "well-known" in citus_password_errors({"citus_app_password": ["geostack", "geostack"]})[0]
+    assert "shorter than 12" in citus_password_errors({"citus_app_password": ["short", "geostack"]})[0]
+
+
+def test_weak_passwords_can_be_allowed_for_tests_but_never_empty():
+    assert citus_password_errors({"p": ["postgres", "postgres"]}, allow_weak=True) == []
+    assert citus_password_errors({"p": [None, "x"]}, allow_weak=True) == ["p is empty: set it (from ansible-vault)"]
+
+
+def test_messages_never_carry_the_password():
+    errors = citus_password_errors({"p": ["tiny", "x"], "q": ["changeme", "y"]})
+    assert errors and not any("tiny" in e or "changeme" in e for e in errors)
+
+
+def test_invalid_cidrs():
+    assert invalid_cidrs(["10.0.0.0/8", "192.168.1.7", "fd00::/64"]) == []
+    assert invalid_cidrs(["10.0.0.0/33", "nope"]) == ["10.0.0.0/33", "nope"]
+    assert invalid_cidrs(None) == []
