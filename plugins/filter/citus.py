@@ -160,5 +160,6 @@ class FilterModule:
             "citus_ddl_columns": citus_ddl_columns,
             "citus_table_errors": citus_table_errors,
             "citus_password_errors": citus_password_errors,
+            "password_errors": citus_password_errors,
             "invalid_cidrs": invalid_cidrs,
         }

@@ -9,7 +9,6 @@ with drain.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from nodes import address, sh
 from playbook_runner import run_playbook
 
 SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
@@ -39,14 +39,6 @@ TRIP_LENGTHS = (
 testinfra_hosts = [f"ansible://{COORDINATOR}"]
 
 
-def sh(node: str, command: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
-    flags = [arg for key, value in (env or {}).items() for arg in ("-e", f"{key}={value}")]
-    proc = subprocess.run(["docker", "exec", *flags, node, "sh", "-c", command], capture_output=True, text=True, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{node}: {command}: {proc.stderr}")
-    return proc
-
-
 def sql(node: str, query: str, database: str = "geostack") -> str:
     """Run a query as the local superuser (root is mapped to postgres by pg_ident)."""
     proc = subprocess.run(
@@ -58,11 +50,6 @@ def sql(node: str, query: str, database: str = "geostack") -> str:
     if proc.returncode != 0:
         raise AssertionError(f"{node}: {query}: {proc.stderr}")
     return proc.stdout.strip()
-
-
-def address(node: str) -> str:
-    out = subprocess.run(["docker", "inspect", "-f", "{{json .NetworkSettings.Networks}}", node], capture_output=True, text=True, check=True).stdout
-    return next(iter(json.loads(out).values()))["IPAddress"]
 
 
 def remote_psql(source: str, target: str, query: str, env: dict | None = None, **conninfo: str):

@@ -4,10 +4,10 @@ to a second node."""
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
+from nodes import sh
 from playbook_runner import run_playbook
 
 SOURCE = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "tiles-source"
@@ -18,12 +18,6 @@ BACKUP = "geostack-tiles-2"
 
 testinfra_hosts = [f"ansible://{SERVER}"]
 
-
-def sh(node: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["docker", "exec", node, "sh", "-c", command], capture_output=True, text=True, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{node}: {command}: {proc.stderr}")
-    return proc
 
 
 def digests(node: str, root: str) -> dict[str, str]:

@@ -1,0 +1,299 @@
+"""Verify the messaging layer: a 3-node RabbitMQ cluster and a 3-node ZooKeeper
+ensemble on the same nodes, with real clients (pika, kazoo, HTTP, WebSocket)
+from the controller to the nodes' addresses, and the fault cases."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pika
+import pytest
+import yaml
+from kazoo.client import KazooClient
+from kazoo.exceptions import ConnectionClosedError
+from nodes import address, sh
+from playbook_runner import run_playbook
+
+SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
+NODES = [f"geostack-msg-{n}" for n in (1, 2, 3)]
+VARS = yaml.safe_load((SCENARIO / "vars" / "converge.yml").read_text())
+ADMIN = ("admin", VARS["rabbitmq_admin_password"])
+APP = ("rideshare", VARS["rabbitmq_users"][0]["password"])
+QUEUES = ["readQ", "writeQ", "syncQ", "responseQ"]
+SECRETS = [VARS["rabbitmq_erlang_cookie"], ADMIN[1], APP[1]]
+
+testinfra_hosts = [f"ansible://{NODES[0]}"]
+
+
+def api(node: str, path: str, auth: tuple[str, str] = ADMIN) -> tuple[int, object]:
+    request = urllib.request.Request(f"http://{address(node)}:15672/api/{path}")
+    request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, None
+
+
+def four_letter(node: str, word: str) -> str:
+    with socket.create_connection((address(node), 2181), timeout=5) as conn:
+        conn.sendall(word.encode())
+        data = b""
+        while chunk := conn.recv(4096):
+            data += chunk
+    return data.decode()
+
+
+def zk_mode(node: str) -> str:
+    try:
+        return next(line.split(": ")[1] for line in four_letter(node, "srvr").splitlines() if line.startswith("Mode: "))
+    except (OSError, StopIteration):
+        return "down"
+
+
+def wait_for(predicate, timeout: float = 60, step: float = 1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(step)
+    raise AssertionError(f"not true within {timeout} s: {predicate.__doc__ or predicate}")
+
+
+def contend(election, name: str, elected: list, done: threading.Event) -> None:
+    """Run for master; while master, record it and hold until told to stop."""
+    try:
+        election.run(lambda: (elected.append(name), done.wait(30)))
+    except ConnectionClosedError:
+        pass  # this contender's session was closed: the master "died"
+
+
+def running_nodes(node: str) -> list[str]:
+    out = sh(node, "rabbitmqctl -q cluster_status --formatter json").stdout
+    return sorted(json.loads(out)["running_nodes"])
+
+
+def amqp(node: str) -> pika.BlockingConnection:
+    params = pika.ConnectionParameters(address(node), 5672, "rideshare", pika.PlainCredentials(*APP), connection_attempts=5, retry_delay=2)
+    return pika.BlockingConnection(params)
+
+
+# RabbitMQ
+
+
+@pytest.mark.parametrize("node", NODES)
+def test_rabbitmq_cluster_has_three_running_nodes_and_one_name(node):
+    status = json.loads(sh(node, "rabbitmqctl -q cluster_status --formatter json").stdout)
+    assert sorted(status["running_nodes"]) == [f"rabbit@{n}" for n in NODES]
+    assert status["cluster_name"] == "geostack"
+
+
+def test_management_answers_the_managed_user_and_refuses_guest():
+    status, overview = api(NODES[1], "overview")
+    assert status == 200 and overview["cluster_name"] == "geostack"
+    assert api(NODES[1], "overview", auth=("guest", "guest"))[0] == 401
+    status, users = api(NODES[0], "users")
+    assert sorted(u["name"] for u in users) == ["admin", "rideshare"]
+
+
+@pytest.mark.parametrize("node", NODES)
+def test_web_stomp_answers_a_websocket_upgrade(node):
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET /ws HTTP/1.1\r\nHost: {address(node)}:15674\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: v12.stomp\r\n\r\n"
+    )
+    with socket.create_connection((address(node), 15674), timeout=10) as conn:
+        conn.sendall(request.encode())
+        answer = conn.recv(4096).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 101"), answer
+
+
+def test_the_dbaas_queues_are_durable_quorum_queues():
+    status, queues = api(NODES[2], "queues/rideshare")
+    assert status == 200
+    found = {q["name"]: (q["type"], q["durable"]) for q in queues}
+    assert found == {name: ("quorum", True) for name in QUEUES}
+
+
+def test_plugins_listen_only_on_the_private_address():
+    listening = sh(NODES[0], "ss -ltnH").stdout
+    for port in (5672, 15672, 15674, 15692):
+        assert f"{address(NODES[0])}:{port} " in listening
+        assert f"0.0.0.0:{port} " not in listening and f"*:{port} " not in listening
+
+
+# ZooKeeper
+
+
+def test_zookeeper_has_one_leader_and_two_followers():
+    modes = sorted(zk_mode(node) for node in NODES)
+    assert modes == ["follower", "follower", "leader"]
+    assert all(four_letter(node, "ruok") == "imok" for node in NODES)
+    # Only whitelisted four-letter words answer.
+    assert "is not executed because it is not in the whitelist" in four_letter(NODES[0], "envi")
+
+
+def test_admin_server_is_off_8080_and_on_loopback_only():
+    listening = sh(NODES[0], "ss -ltnH").stdout
+    assert ":8080 " not in listening
+    assert "127.0.0.1:8181 " in listening
+
+
+def test_a_znode_is_seen_from_every_member():
+    writer = KazooClient(hosts=f"{address(NODES[0])}:2181")
+    writer.start(timeout=15)
+    try:
+        writer.ensure_path("/geostack/test")
+        writer.set("/geostack/test", b"written on member 1")
+    finally:
+        writer.stop()
+    for node in NODES:
+        reader = KazooClient(hosts=f"{address(node)}:2181")
+        reader.start(timeout=15)
+        try:
+            reader.sync("/geostack/test")
+            assert reader.get("/geostack/test")[0] == b"written on member 1"
+        finally:
+            reader.stop()
+
+
+def test_check_mode_on_the_converged_layer_changes_nothing():
+    run = run_playbook("converge.yml", "--check")
+    assert run.rc == 0, run.failures
+    assert run.total("changed") == 0, run.output
+
+
+def test_no_secret_reaches_the_converge_output():
+    run = run_playbook("converge.yml", "-v")
+    assert run.rc == 0 and run.total("changed") == 0, run.failures
+    assert not [secret for secret in SECRETS if secret in run.output]
+
+
+# Faults
+
+
+def test_a_stopped_rabbitmq_node_loses_no_message_and_rejoins_on_converge():
+    messages = {f"trip-{n}" for n in range(200)}
+    with amqp(NODES[0]) as conn:
+        channel = conn.channel()
+        channel.confirm_delivery()
+        for body in sorted(messages):
+            channel.basic_publish("", "readQ", body.encode(), pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent), mandatory=True)
+    sh(NODES[2], "systemctl stop rabbitmq-server")
+    try:
+        assert running_nodes(NODES[1]) == [f"rabbit@{n}" for n in NODES[:2]]
+        received = set()
+        with amqp(NODES[1]) as conn:
+            channel = conn.channel()
+            for _ in range(len(messages) + 1):
+                method, _, body = channel.basic_get("readQ", auto_ack=True)
+                if method is None:
+                    break
+                received.add(body.decode())
+        assert received == messages
+    finally:
+        run = run_playbook("converge.yml")
+    assert run.rc == 0, run.failures
+    assert wait_for(lambda: running_nodes(NODES[0]) == [f"rabbit@{n}" for n in NODES], timeout=60)
+
+
+def test_a_stopped_zookeeper_leader_is_replaced_and_an_election_recipe_moves_the_master():
+    leader = next(node for node in NODES if zk_mode(node) == "leader")
+    survivors = [node for node in NODES if node != leader]
+    hosts = ",".join(f"{address(node)}:2181" for node in survivors)
+    sh(leader, "systemctl stop zookeeper")
+    try:
+        started = time.monotonic()
+        new_leader = wait_for(lambda: next((n for n in survivors if zk_mode(n) == "leader"), None), timeout=60)
+        print(f"new leader {new_leader} after {time.monotonic() - started:.1f} s")
+        assert sorted(zk_mode(n) for n in survivors) == ["follower", "leader"]
+
+        # The RideShare master election: two workers contend, the first wins;
+        # when its session ends, the other takes over.
+        clients, elected, done = [], [], threading.Event()
+        for name in ("worker-a", "worker-b"):
+            client = KazooClient(hosts=hosts)
+            client.start(timeout=15)
+            clients.append(client)
+            election = client.Election("/geostack/master", name)
+            threading.Thread(target=contend, args=(election, name, elected, done), daemon=True).start()
+            if name == "worker-a":
+                wait_for(lambda: elected == ["worker-a"], timeout=20)
+        clients[1].set("/geostack/test", b"written after the failover")
+        clients[0].stop()  # the master dies
+        wait_for(lambda: elected == ["worker-a", "worker-b"], timeout=30)
+        done.set()
+        clients[1].stop()
+    finally:
+        run = run_playbook("converge.yml")
+    assert run.rc == 0, run.failures
+    assert wait_for(lambda: zk_mode(leader) == "follower", timeout=60)
+    assert sorted(zk_mode(n) for n in NODES) == ["follower", "follower", "leader"]
+
+
+# Bad input
+
+
+def inventory(zookeeper: list[str], host_vars: dict | None = None) -> Path:
+    hosts = {node: {"ansible_connection": "community.docker.docker", **(host_vars or {}).get(node, {})} for node in NODES}
+    data = {
+        "all": {
+            "hosts": hosts,
+            "vars": {"geostack_private_address": "{{ ansible_facts['default_ipv4']['address'] }}"},
+            "children": {"zookeeper": {"hosts": {n: {} for n in zookeeper}}, "rabbitmq": {"hosts": {n: {} for n in NODES}}},
+        }
+    }
+    path = Path(tempfile.mkdtemp(prefix="msg-bad-")) / "hosts.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+ID = {node: {"geostack_index": {"zookeeper": n, "rabbitmq": n}} for n, node in enumerate(NODES)}
+BAD_INPUT = {
+    "even ensemble": (inventory(NODES[:2], ID), {}, "odd number of members in group zookeeper"),
+    "duplicate myid": (inventory(NODES, {**ID, NODES[2]: {"zookeeper_myid": 1}}), {}, "zookeeper_myid must be unique"),
+    "myid out of range": (inventory(NODES, {**ID, NODES[2]: {"zookeeper_myid": 300}}), {}, "between 1 and 255"),
+    "empty admin password": (None, {"rabbitmq_admin_password": ""}, "rabbitmq_admin_password is empty"),
+    "default user password": (
+        None,
+        {"rabbitmq_users": [{"name": "rideshare", "password": "guest", "vhost": "rideshare"}]},
+        "rabbitmq_users[rideshare].password is a well-known default",
+    ),
+    "regenerated cookie form": (None, {"rabbitmq_erlang_cookie": "ABCDEFGHIJKLMNOPQRST"}, "not 20 capital letters"),
+    "guest user": (None, {"rabbitmq_users": [{"name": "guest", "password": "a-long-guest-secret"}]}, "no user is called guest"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
+def test_bad_input_is_refused_before_anything_changes(case):
+    inv, extra_vars, message = BAD_INPUT[case]
+    # RabbitMQ cases run only the rabbitmq play (a whole role run, failing in its preflight).
+    tags = () if inv is not None else ("--tags", "rabbitmq")
+    run = run_playbook("converge.yml", *tags, inventory=inv, extra_vars=extra_vars)
+    assert run.rc != 0
+    assert run.total("changed") == 0
+    reasons = " ".join(m for msgs in run.failures.values() for m in msgs)
+    assert message in reasons, reasons
+    assert not [secret for secret in SECRETS if secret in run.output]
+
+
+def test_a_conflicting_queue_is_refused_and_kept():
+    with amqp(NODES[0]) as conn:
+        conn.channel().basic_publish("", "writeQ", b"keep me", pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent))
+    queues = [{"name": "writeQ", "vhost": "rideshare", "type": "classic"}]
+    run = run_playbook("converge.yml", extra_vars={"rabbitmq_queues": queues})
+    assert run.rc != 0
+    reasons = " ".join(m for msgs in run.failures.values() for m in msgs)
+    assert "Queue writeQ in vhost rideshare already exists as a durable quorum queue" in reasons, reasons
+    status, queue = api(NODES[0], "queues/rideshare/writeQ")
+    assert status == 200 and queue["type"] == "quorum" and queue["messages"] == 1

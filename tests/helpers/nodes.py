@@ -1,0 +1,22 @@
+"""Reach the scenarios' node containers from a test: run a command in one, and
+read its address on the scenario's network."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+
+def sh(node: str, command: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `sh -c command` in the node's container (as root)."""
+    flags = [arg for key, value in (env or {}).items() for arg in ("-e", f"{key}={value}")]
+    proc = subprocess.run(["docker", "exec", *flags, node, "sh", "-c", command], capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{node}: {command}: {proc.stderr}")
+    return proc
+
+
+def address(node: str) -> str:
+    """The node's address on its (only) network."""
+    out = subprocess.run(["docker", "inspect", "-f", "{{json .NetworkSettings.Networks}}", node], capture_output=True, text=True, check=True).stdout
+    return next(iter(json.loads(out).values()))["IPAddress"]
