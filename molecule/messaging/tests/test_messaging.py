@@ -241,6 +241,36 @@ def test_a_stopped_zookeeper_leader_is_replaced_and_an_election_recipe_moves_the
     assert sorted(zk_mode(n) for n in NODES) == ["follower", "follower", "leader"]
 
 
+def started_at(node: str, unit: str) -> str:
+    return sh(node, f"systemctl show -p ExecMainStartTimestampMonotonic --value {unit}").stdout.strip()
+
+
+def test_a_config_change_restarts_the_members_one_at_a_time_and_keeps_the_data():
+    with amqp(NODES[0]) as conn:
+        channel = conn.channel()
+        channel.confirm_delivery()
+        for n in range(10):
+            channel.basic_publish("", "syncQ", f"sync-{n}".encode(), pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent))
+    before = {(node, unit): started_at(node, unit) for node in NODES for unit in ("zookeeper", "rabbitmq-server")}
+    changed = {"zookeeper_max_client_connections": 61, "rabbitmq_config": {"heartbeat": 45}}
+    for extra_vars in (changed, None):  # the change, then back to the scenario's config
+        run = run_playbook("converge.yml", extra_vars=extra_vars)
+        assert run.rc == 0, run.failures
+        after = {key: started_at(*key) for key in before}
+        assert all(after[key] != before[key] for key in before)
+        # In turn: each member restarted after the one before it was back.
+        for unit in ("zookeeper", "rabbitmq-server"):
+            times = [int(after[(node, unit)]) for node in NODES]
+            assert times == sorted(times), (unit, times)
+        before = after
+        assert sorted(zk_mode(node) for node in NODES) == ["follower", "follower", "leader"]
+        assert running_nodes(NODES[2]) == [f"rabbit@{n}" for n in NODES]
+    assert sh(NODES[0], "grep -c '^heartbeat' /etc/rabbitmq/rabbitmq.conf", check=False).stdout.strip() == "0"
+    status, queue = api(NODES[1], "queues/rideshare/syncQ")
+    assert status == 200 and queue["messages"] == 10
+
+
+
 # Bad input
 
 
