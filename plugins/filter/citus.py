@@ -11,7 +11,7 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$")
 _CREATE = re.compile(r'^\s*create\s+table\s+(?:if\s+not\s+exists\s+)?([A-Za-z0-9_."]+)', re.IGNORECASE)
 _CONSTRAINT_WORDS = {"constraint", "primary", "unique", "check", "foreign", "exclude", "like"}
-_WEAK = {"postgres", "password", "changeme", "change_me", "secret", "admin", "geostack", "citus", "123456"}
+_WEAK = {"postgres", "password", "changeme", "change_me", "secret", "admin", "guest", "rabbitmq", "geostack", "citus", "123456"}
 _MIN_PASSWORD = 12
 
 

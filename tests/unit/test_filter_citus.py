@@ -77,6 +77,7 @@ def test_passwords():
     assert citus_password_errors({"citus_app_password": ["", "geostack"]}) == ["citus_app_password is empty: set it (from ansible-vault)"]
     assert "well-known" in citus_password_errors({"citus_postgres_password": ["postgres", "postgres"]})[0]
     assert "well-known" in citus_password_errors({"citus_app_password": ["geostack", "geostack"]})[0]
+    assert "well-known" in citus_password_errors({"rabbitmq_users[app].password": ["guest", "app"]})[0]
     assert "shorter than 12" in citus_password_errors({"citus_app_password": ["short", "geostack"]})[0]
 
 
