@@ -270,6 +270,23 @@ def test_a_config_change_restarts_the_members_one_at_a_time_and_keeps_the_data()
     assert status == 200 and queue["messages"] == 10
 
 
+def test_a_node_that_came_up_alone_joins_the_seed_on_converge():
+    # A replaced node with an empty disk that booted before its peers: the
+    # cluster forgets the old member, and the new one starts with no peers listed.
+    sh(NODES[2], "systemctl stop rabbitmq-server")
+    sh(NODES[0], f"rabbitmqctl forget_cluster_node rabbit@{NODES[2]}")
+    sh(NODES[2], "rm -rf /var/lib/rabbitmq/mnesia && sed -i '/^cluster_formation/d' /etc/rabbitmq/rabbitmq.conf")
+    sh(NODES[2], "systemctl start rabbitmq-server && rabbitmq-diagnostics -q check_running")
+    assert running_nodes(NODES[2]) == [f"rabbit@{NODES[2]}"]
+    run = run_playbook("converge.yml")
+    assert run.rc == 0, run.failures
+    assert f"rabbitmqctl join_cluster rabbit@{NODES[0]}" in run.output  # the fallback, not discovery, joined it
+    assert running_nodes(NODES[0]) == [f"rabbit@{n}" for n in NODES]
+    assert running_nodes(NODES[2]) == [f"rabbit@{n}" for n in NODES]
+    assert api(NODES[2], "queues/rideshare")[0] == 200
+    again = run_playbook("converge.yml")
+    assert again.rc == 0 and again.total("changed") == 0, again.output
+
 
 # Bad input
 
