@@ -126,7 +126,7 @@ def citus_table_errors(distributed, reference=None):
     return errors
 
 
-def citus_password_errors(passwords, allow_weak=False):
+def password_errors(passwords, allow_weak=False):
     """Messages for empty, short or well-known passwords; passwords maps variable name -> (value, user)."""
     errors = []
     for var, spec in passwords.items():
@@ -159,7 +159,6 @@ class FilterModule:
         return {
             "citus_ddl_columns": citus_ddl_columns,
             "citus_table_errors": citus_table_errors,
-            "citus_password_errors": citus_password_errors,
-            "password_errors": citus_password_errors,
+            "password_errors": password_errors,
             "invalid_cidrs": invalid_cidrs,
         }

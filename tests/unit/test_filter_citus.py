@@ -3,9 +3,9 @@
 import pytest
 from ansible_collections.geostack.cluster.plugins.filter.citus import (
     citus_ddl_columns,
-    citus_password_errors,
     citus_table_errors,
     invalid_cidrs,
+    password_errors,
 )
 
 SEED_DDL = (
@@ -73,21 +73,21 @@ def test_a_non_list_is_refused():
 
 
 def test_passwords():
-    assert citus_password_errors({"citus_app_password": ["a-long-enough-secret", "geostack"]}) == []
-    assert citus_password_errors({"citus_app_password": ["", "geostack"]}) == ["citus_app_password is empty: set it (from ansible-vault)"]
-    assert "well-known" in citus_password_errors({"citus_postgres_password": ["postgres", "postgres"]})[0]
-    assert "well-known" in citus_password_errors({"citus_app_password": ["geostack", "geostack"]})[0]
-    assert "well-known" in citus_password_errors({"rabbitmq_users[app].password": ["guest", "app"]})[0]
-    assert "shorter than 12" in citus_password_errors({"citus_app_password": ["short", "geostack"]})[0]
+    assert password_errors({"citus_app_password": ["a-long-enough-secret", "geostack"]}) == []
+    assert password_errors({"citus_app_password": ["", "geostack"]}) == ["citus_app_password is empty: set it (from ansible-vault)"]
+    assert "well-known" in password_errors({"citus_postgres_password": ["postgres", "postgres"]})[0]
+    assert "well-known" in password_errors({"citus_app_password": ["geostack", "geostack"]})[0]
+    assert "well-known" in password_errors({"rabbitmq_users[app].password": ["guest", "app"]})[0]
+    assert "shorter than 12" in password_errors({"citus_app_password": ["short", "geostack"]})[0]
 
 
 def test_weak_passwords_can_be_allowed_for_tests_but_never_empty():
-    assert citus_password_errors({"p": ["postgres", "postgres"]}, allow_weak=True) == []
-    assert citus_password_errors({"p": [None, "x"]}, allow_weak=True) == ["p is empty: set it (from ansible-vault)"]
+    assert password_errors({"p": ["postgres", "postgres"]}, allow_weak=True) == []
+    assert password_errors({"p": [None, "x"]}, allow_weak=True) == ["p is empty: set it (from ansible-vault)"]
 
 
 def test_messages_never_carry_the_password():
-    errors = citus_password_errors({"p": ["tiny", "x"], "q": ["changeme", "y"]})
+    errors = password_errors({"p": ["tiny", "x"], "q": ["changeme", "y"]})
     assert errors and not any("tiny" in e or "changeme" in e for e in errors)
 
 
