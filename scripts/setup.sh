@@ -108,7 +108,8 @@ setup_image() {
   fi
   # The image carries a hash of the recipe below, so changing the recipe
   # rebuilds it and nothing else does.
-  RECIPE=$(declare -f build_image | sha256sum | cut -c1-16)
+  # The host's own extra CAs (see build_image) count as part of the recipe.
+  RECIPE=$( (declare -f build_image; cat /usr/local/share/ca-certificates/*.crt 2>/dev/null) | sha256sum | cut -c1-16)
   if [ "$(docker image inspect -f '{{index .Config.Labels "geostack.recipe"}}' "$IMAGE" 2>/dev/null)" = "$RECIPE" ]; then
     say "test image $IMAGE is present"
     return 0
@@ -142,6 +143,12 @@ build_image() (
     # cache_valid_time triggers the first update.
     touch -d @0 '$rootfs/var/lib/apt/lists'
   "
+  # Nodes trust what this host trusts: a network that re-signs TLS (an egress
+  # proxy with its own CA) must not break pip or get_url on the nodes.
+  if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+    as_root cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
+    as_root chroot "$rootfs" update-ca-certificates >/dev/null
+  fi
   as_root tar -C "$rootfs" -c . | docker import \
     -c 'CMD ["/lib/systemd/systemd"]' -c 'ENV container=docker' \
     -c "LABEL geostack.recipe=$RECIPE" \

@@ -1,0 +1,177 @@
+# Copyright (c) 2026, geostack.cluster maintainers
+# Apache License 2.0 (see galaxy.yml)
+"""Filters for the web role: check web_apps, web_routes and web_upstreams, and
+derive each app's source type and each route's health check."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlparse
+
+from ansible.errors import AnsibleFilterError
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,27}$")
+_ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\(.*\))?$")
+_ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PATH = re.compile(r"^/[^\s;{}'\"#]*$")
+_SHA256 = re.compile(r"^sha256:[0-9a-fA-F]{64}$")
+_ARCHIVE = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar", ".zip")
+_TYPES = ("dir", "git", "archive")
+# Setting: (smallest value, what it is)
+_INTS = {"workers": 1, "threads": 1, "timeout": 1, "graceful_timeout": 1, "max_requests": 0, "max_requests_jitter": 0}
+
+
+def web_source_type(app):
+    """dir, git or archive: the app's `type`, or what its source looks like."""
+    if not isinstance(app, dict):
+        raise AnsibleFilterError(f"a web app must be a dict, got {type(app).__name__}")
+    if app.get("type"):
+        return app["type"]
+    source = str(app.get("source") or "")
+    if source.lower().endswith(_ARCHIVE):
+        return "archive"
+    if source.startswith(("git@", "git://", "git+")) or source.endswith(".git") or app.get("version"):
+        return "git"
+    return "dir"
+
+
+def _app_errors(i, app):
+    where = f"web_apps[{i}]"
+    if not isinstance(app, dict):
+        return [f"{where} must be a dict with name, source and module"]
+    name = app.get("name")
+    if name:
+        where = f"web_apps[{i}] ({name})"
+    errors = []
+    if not isinstance(name, str) or not _NAME.match(name):
+        errors.append(f"{where}.name {name!r} must be 1-28 lower-case letters, digits or '-', starting with a letter")
+    module = app.get("module")
+    if not module:
+        errors.append(f"{where}.module is missing: the WSGI entry point, as module:variable (e.g. app:app)")
+    elif not isinstance(module, str) or not _ENTRY.match(module):
+        errors.append(f"{where}.module {module!r} is not a WSGI entry point of the form module:variable")
+    source = app.get("source")
+    kind = app.get("type") or (web_source_type(app) if source else None)
+    if not source or not isinstance(source, str):
+        errors.append(f"{where}.source is missing: a directory on the controller, a git URL or an archive")
+    elif kind not in _TYPES:
+        errors.append(f"{where}.type {kind!r} is not one of {', '.join(_TYPES)}")
+    elif kind == "git" and not app.get("version"):
+        errors.append(f"{where}.version is missing: the git branch, tag or commit to deploy from {source}")
+    elif kind == "archive" and urlparse(source).scheme in ("http", "https") and not _SHA256.match(str(app.get("checksum", ""))):
+        errors.append(f"{where}.checksum must be sha256:<64 hex digits> for the downloaded archive {source}")
+    elif kind == "dir" and urlparse(source).scheme:
+        errors.append(f"{where}.source {source!r} is a URL; a dir source is a directory on the controller")
+    for key, low in _INTS.items():
+        value = app.get(key)
+        if value is not None and (isinstance(value, bool) or not str(value).isdigit() or int(value) < low):
+            errors.append(f"{where}.{key} {value!r} must be an integer of at least {low}")
+    env = app.get("env", {})
+    if not isinstance(env, dict):
+        errors.append(f"{where}.env must be a dict of variable names to values")
+    else:
+        errors.extend(f"{where}.env: {key!r} is not a valid environment variable name" for key in env if not _ENV.match(str(key)))
+    for key in ("health", "subdir"):
+        value = app.get(key)
+        if value is not None and (not isinstance(value, str) or (key == "health" and not _PATH.match(value)) or ".." in value):
+            errors.append(f"{where}.{key} {value!r} must be a path" + (" starting with /" if key == "health" else " inside the source"))
+    return errors
+
+
+def _route_errors(routes, apps, upstreams):
+    errors = []
+    seen = {}
+    for i, route in enumerate(routes):
+        where = f"web_routes[{i}]"
+        if not isinstance(route, dict):
+            errors.append(f"{where} must be a dict with path and app (or upstream)")
+            continue
+        path = route.get("path")
+        if path:
+            where = f"web_routes[{i}] ({path})"
+        if not isinstance(path, str) or not _PATH.match(path):
+            errors.append(f"{where}.path {path!r} must start with / and contain no spaces, quotes, ; {{ }} or #")
+        else:
+            key = path.rstrip("/") or "/"
+            if key in seen:
+                j, other = seen[key]
+                errors.append(f"{where}.path is also web_routes[{j}]'s path ({other}): two routes on the same path")
+            else:
+                seen[key] = (i, route.get("app") or route.get("upstream"))
+        app, upstream = route.get("app"), route.get("upstream")
+        if bool(app) == bool(upstream):
+            errors.append(f"{where} needs exactly one of app (one of web_apps) or upstream (one of web_upstreams)")
+        elif app and app not in apps:
+            errors.append(f"{where}.app {app!r} is not in web_apps ({', '.join(apps) or 'none'})")
+        elif upstream and upstream not in upstreams:
+            errors.append(f"{where}.upstream {upstream!r} is not in web_upstreams ({', '.join(upstreams) or 'none'})")
+        status = route.get("status", [200])
+        status = status if isinstance(status, list) else [status]
+        if not status or not all(str(s).isdigit() and 100 <= int(s) <= 599 for s in status):
+            errors.append(f"{where}.status {route.get('status')!r} must be HTTP status codes")
+        health = route.get("health")
+        if health is not None and (not isinstance(health, str) or not _PATH.match(health)):
+            errors.append(f"{where}.health {health!r} must be a path starting with /")
+    return errors
+
+
+def _upstream_errors(upstreams):
+    errors = []
+    names = []
+    for i, upstream in enumerate(upstreams):
+        where = f"web_upstreams[{i}]"
+        if not isinstance(upstream, dict):
+            errors.append(f"{where} must be a dict with name and servers")
+            continue
+        name = upstream.get("name")
+        if not isinstance(name, str) or not _NAME.match(name):
+            errors.append(f"{where}.name {name!r} must be 1-28 lower-case letters, digits or '-', starting with a letter")
+        elif name in names:
+            errors.append(f"{where}.name {name!r} is used twice in web_upstreams")
+        names.append(name)
+        servers = upstream.get("servers")
+        if not isinstance(servers, list) or not servers or not all(isinstance(s, str) and s.strip() for s in servers):
+            errors.append(f"{where}.servers must be a non-empty list of host:port strings")
+    return errors
+
+
+def web_input_errors(apps, routes, upstreams=None):
+    """Everything wrong with web_apps, web_routes and web_upstreams ([] when sound)."""
+    upstreams = upstreams or []
+    for var, value in (("web_apps", apps), ("web_routes", routes), ("web_upstreams", upstreams)):
+        if not isinstance(value, list):
+            return [f"{var} must be a list, got {type(value).__name__}"]
+    errors = [error for i, app in enumerate(apps) for error in _app_errors(i, app)]
+    names = [app.get("name") for app in apps if isinstance(app, dict)]
+    errors.extend(f"web_apps: the name {name!r} is used twice" for name in sorted({n for n in names if n and names.count(n) > 1}))
+    upstream_names = [u.get("name") for u in upstreams if isinstance(u, dict)]
+    errors.extend(_upstream_errors(upstreams))
+    errors.extend(_route_errors(routes, [n for n in names if n], [n for n in upstream_names if n]))
+    return errors
+
+
+def web_route_checks(routes, apps):
+    """What to request through nginx after a deploy, one {path, status, route} per route.
+
+    A route's own `health` wins; else its app's `health` when nginx would send
+    that path to this route (it starts with the route's path); else the route's path.
+    """
+    by_name = {app["name"]: app for app in apps}
+    checks = []
+    for route in routes:
+        path = route["path"]
+        app_health = by_name.get(route.get("app"), {}).get("health")
+        longest = max((r["path"] for r in routes if app_health and app_health.startswith(r["path"])), key=len, default=None)
+        check = route.get("health") or (app_health if longest == path else None) or path
+        status = route.get("status", [200])
+        checks.append({"route": path, "path": check, "status": [int(s) for s in (status if isinstance(status, list) else [status])]})
+    return checks
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "web_input_errors": web_input_errors,
+            "web_route_checks": web_route_checks,
+            "web_source_type": web_source_type,
+        }
