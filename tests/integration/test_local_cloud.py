@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import subprocess
+import urllib.request
 
 from .conftest import ROOT, live
 
@@ -58,6 +59,11 @@ def test_site_on_the_local_cloud(make_cluster, ec2):
         assert labels == {
             f"{cluster.name}-manager-1": "master", f"{cluster.name}-worker-1": "worker", f"{cluster.name}-web-1": "master-web",
         }
+
+        # The web layer: the reference tiles app answers through nginx on the web node.
+        web = inv["_meta"]["hostvars"][f"{cluster.name}-web-1"]["geostack_private_address"]
+        with urllib.request.urlopen(f"http://{web}/health", timeout=10) as response:
+            assert json.load(response)["status"] == "ok"
 
         again = cluster.run_site()
         assert again.rc == 0, again.failures

@@ -1,6 +1,7 @@
 """RideShare's rides service (test app): everything the users service does not answer."""
 
 import os
+
 from flask import Flask, jsonify, request
 
 VERSION = 1
@@ -32,4 +33,8 @@ def rides(path):
         path="/" + path,
         forwarded_proto=request.headers.get("X-Forwarded-Proto"),
         forwarded_for=request.headers.get("X-Forwarded-For"),
+        # Hop-by-hop headers reach the app only if the proxy passes upgrades on.
+        upgrade=request.headers.get("Upgrade"),
+        connection=request.headers.get("Connection"),
+        pad="x" * min(int(request.args.get("pad", 0)), 100_000),
     )

@@ -1,6 +1,7 @@
 """RideShare's users service (test app): a user list and a request counter."""
 
 import os
+
 from flask import Flask, jsonify, request
 
 app = Flask(__name__)

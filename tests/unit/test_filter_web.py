@@ -1,0 +1,137 @@
+"""The web role's input checks, route health checks and the tree_checksum lookup."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "plugins" / "filter"))
+sys.path.insert(0, str(ROOT / "plugins" / "lookup"))
+
+from tree_checksum import tree_checksum  # noqa: E402
+from web import web_input_errors, web_route_checks, web_source_type  # noqa: E402
+
+USERS = {"name": "users", "source": "apps/users", "module": "app:app", "health": "/api/v1/users/health"}
+RIDES = {"name": "rides", "source": "https://git.example.org/rides.git", "version": "v1.2", "module": "app:app", "health": "/health"}
+ROUTES = [{"path": "/api/v1/users", "app": "users"}, {"path": "/", "app": "rides"}]
+
+
+def test_the_rideshare_example_is_sound():
+    assert web_input_errors([USERS, RIDES], ROUTES) == []
+
+
+@pytest.mark.parametrize(
+    ("app", "kind"),
+    [
+        ({"source": "apps/users"}, "dir"),
+        ({"source": "https://example.org/app-1.0.tar.gz"}, "archive"),
+        ({"source": "/srv/app.ZIP"}, "archive"),
+        ({"source": "git@example.org:team/app"}, "git"),
+        ({"source": "https://example.org/app.git"}, "git"),
+        ({"source": "file:///srv/repos/app", "version": "main"}, "git"),
+        ({"source": "whatever", "type": "archive"}, "archive"),
+    ],
+)
+def test_source_type(app, kind):
+    assert web_source_type(app) == kind
+
+
+def test_an_app_without_an_entry_point_is_named():
+    assert web_input_errors([dict(USERS, module=None)], ROUTES[:1]) == [
+        "web_apps[0] (users).module is missing: the WSGI entry point, as module:variable (e.g. app:app)"
+    ]
+    assert "is not a WSGI entry point" in web_input_errors([dict(USERS, module="app")], ROUTES[:1])[0]
+
+
+def test_a_route_to_an_unknown_app_is_named():
+    errors = web_input_errors([USERS], [{"path": "/drivers", "app": "drivers"}])
+    assert errors == ["web_routes[0] (/drivers).app 'drivers' is not in web_apps (users)"]
+
+
+@pytest.mark.parametrize("second", ["/api/v1/users", "/api/v1/users/"])
+def test_two_routes_on_the_same_path_are_named(second):
+    errors = web_input_errors([USERS, RIDES], [ROUTES[0], {"path": second, "app": "rides"}])
+    assert errors == [f"web_routes[1] ({second}).path is also web_routes[0]'s path (users): two routes on the same path"]
+
+
+@pytest.mark.parametrize(
+    ("app", "fragment"),
+    [
+        (dict(RIDES, version=None), "web_apps[0] (rides).version is missing"),
+        ({"name": "a", "source": "https://x.org/a.tar.gz", "module": "m:a"}, "web_apps[0] (a).checksum must be sha256"),
+        ({"name": "a", "source": "https://x.org/a", "type": "dir", "module": "m:a"}, "is a URL; a dir source"),
+        (dict(USERS, name="Users"), "name 'Users' must be"),
+        (dict(USERS, source=""), "(users).source is missing"),
+        (dict(USERS, type="svn"), "(users).type 'svn' is not one of"),
+        (dict(USERS, workers=0), "(users).workers 0 must be an integer of at least 1"),
+        (dict(USERS, threads="two"), "(users).threads 'two' must be"),
+        (dict(USERS, env={"BAD-NAME": "x"}), "'BAD-NAME' is not a valid environment variable name"),
+        (dict(USERS, health="health"), "(users).health 'health' must be a path starting with /"),
+        (dict(USERS, subdir="../etc"), "(users).subdir '../etc' must be a path inside the source"),
+    ],
+)
+def test_app_mistakes_are_named(app, fragment):
+    errors = web_input_errors([app], [])
+    assert len(errors) == 1 and fragment in errors[0], errors
+
+
+@pytest.mark.parametrize(
+    ("route", "fragment"),
+    [
+        ({"path": "api", "app": "users"}, "path 'api' must start with /"),
+        ({"path": "/a b", "app": "users"}, "must start with / and contain no spaces"),
+        ({"path": "/x", "app": "users", "upstream": "stomp"}, "needs exactly one of app"),
+        ({"path": "/x"}, "needs exactly one of app"),
+        ({"path": "/x", "upstream": "nope"}, "upstream 'nope' is not in web_upstreams (stomp)"),
+        ({"path": "/x", "app": "users", "status": [200, 999]}, "status [200, 999] must be HTTP status codes"),
+    ],
+)
+def test_route_mistakes_are_named(route, fragment):
+    errors = web_input_errors([USERS], [route], [{"name": "stomp", "servers": ["10.0.0.1:15674"]}])
+    assert len(errors) == 1 and fragment in errors[0], errors
+
+
+def test_upstream_and_duplicate_app_mistakes():
+    errors = web_input_errors([USERS, USERS], [], [{"name": "s", "servers": []}, {"name": "s", "servers": ["a:1"]}])
+    assert errors == [
+        "web_apps: the name 'users' is used twice",
+        "web_upstreams[0].servers must be a non-empty list of host:port strings",
+        "web_upstreams[1].name 's' is used twice in web_upstreams",
+    ]
+
+
+def test_not_lists_are_refused():
+    assert web_input_errors({"name": "users"}, []) == ["web_apps must be a list, got dict"]
+
+
+def test_route_checks_use_the_app_health_only_where_nginx_sends_it():
+    tiles = {"name": "tiles", "source": "tiles_app", "module": "app:app", "health": "/health"}
+    routes = [{"path": "/api/v1/users", "app": "users"}, {"path": "/tiles/", "app": "tiles"}, {"path": "/", "app": "rides"}]
+    assert web_route_checks(routes, [USERS, RIDES, tiles]) == [
+        {"route": "/api/v1/users", "path": "/api/v1/users/health", "status": [200]},
+        # /health belongs to the / route (rides), so the tiles route is checked at its own path.
+        {"route": "/tiles/", "path": "/tiles/", "status": [200]},
+        {"route": "/", "path": "/health", "status": [200]},
+    ]
+    assert web_route_checks([{"path": "/", "app": "rides", "health": "/ping", "status": 204}], [RIDES]) == [
+        {"route": "/", "path": "/ping", "status": [204]}
+    ]
+
+
+def test_tree_checksum_follows_content_names_and_modes_only(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "app.py").write_text("app = 1\n")
+    (tmp_path / "pkg" / "m.py").write_text("x = 1\n")
+    first = tree_checksum(str(tmp_path))
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "app.cpython-313.pyc").write_bytes(b"\0")
+    (tmp_path / "pkg" / "m.pyc").write_bytes(b"\0")
+    assert tree_checksum(str(tmp_path)) == first
+    (tmp_path / "pkg" / "m.py").write_text("x = 2\n")
+    second = tree_checksum(str(tmp_path))
+    assert second != first
+    (tmp_path / "pkg" / "m.py").chmod(0o755)
+    assert tree_checksum(str(tmp_path)) != second
+    (tmp_path / "pkg" / "m.py").rename(tmp_path / "pkg" / "n.py")
+    assert tree_checksum(str(tmp_path)) not in (first, second)
