@@ -12,7 +12,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export AWS_EC2_METADATA_DISABLED := true
 # Scenarios `make test` runs, in order. Override to run a subset:
 #   make test SCENARIOS=docker
-SCENARIOS ?= docker swarm tiles stack citus messaging web
+SCENARIOS ?= docker swarm tiles stack citus messaging web monitoring
 
 .PHONY: help setup lint unit integration molecule test cluster cluster-down cloud-up cloud-down build benchmark clean
 
@@ -55,13 +55,14 @@ cluster-down: cloud-up ## Tear the local cluster down (instances, containers, se
 build: setup ## Build the collection tarball into build/
 	ansible-galaxy collection build --force --output-path build .
 
-benchmark: setup ## Print the performance figures (docker role, inventory, swarm, citus, messaging, web, local cloud)
+benchmark: setup ## Print the performance figures (docker role, inventory, swarm, citus, messaging, web, monitoring, local cloud)
 	./benchmarks/docker_converge.sh
 	python benchmarks/inventory.py
 	./benchmarks/swarm.sh
 	./benchmarks/citus.sh
 	./benchmarks/messaging.sh
 	./benchmarks/web.sh
+	./benchmarks/monitoring.sh
 	./benchmarks/local_cloud.sh
 
 clean: ## Remove the venv and the collection link

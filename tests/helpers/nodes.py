@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 
 def sh(node: str, command: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -20,3 +21,13 @@ def address(node: str) -> str:
     """The node's address on its (only) network."""
     out = subprocess.run(["docker", "inspect", "-f", "{{json .NetworkSettings.Networks}}", node], capture_output=True, text=True, check=True).stdout
     return next(iter(json.loads(out).values()))["IPAddress"]
+
+
+def wait_for(predicate, timeout: float = 60, step: float = 1):
+    """Poll predicate until it returns something true (returned), or fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(step)
+    raise AssertionError(f"not true within {timeout} s: {predicate.__doc__ or predicate}")

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from kazoo.client import KazooClient
 from kazoo.exceptions import ConnectionClosedError
-from nodes import address, sh
+from nodes import address, sh, wait_for
 from playbook_runner import run_playbook
 
 SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
@@ -58,15 +58,6 @@ def zk_mode(node: str) -> str:
         return next(line.split(": ")[1] for line in four_letter(node, "srvr").splitlines() if line.startswith("Mode: "))
     except (OSError, StopIteration):
         return "down"
-
-
-def wait_for(predicate, timeout: float = 60, step: float = 1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(step)
-    raise AssertionError(f"not true within {timeout} s: {predicate.__doc__ or predicate}")
 
 
 def contend(election, name: str, elected: list, done: threading.Event) -> None:

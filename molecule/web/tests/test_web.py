@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -141,6 +142,12 @@ def test_sockets_belong_to_nginx_and_apps_run_as_their_users(host):
         assert sh(NODE, f"stat -c %U /proc/{main_pid(app)}").stdout.strip() == f"web-{app}"
         assert host.service(f"geostack-web-{app}.socket").is_enabled
     assert not host.file("/etc/nginx/sites-enabled/default").exists
+
+
+def test_nginx_exporter_reports_nginx_on_the_private_address():
+    with urllib.request.urlopen(f"http://{address(NODE)}:9113/metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    assert "\nnginx_up 1\n" in metrics and "nginx_connections_accepted" in metrics
 
 
 def test_secret_environment_is_not_world_readable(host):

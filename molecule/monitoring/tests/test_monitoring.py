@@ -1,0 +1,150 @@
+"""Verify the monitoring layer: node_exporter on three nodes, a Prometheus
+server that scrapes them from file_sd targets built from the inventory, the
+alert rules, and the scale, broken-rule and bad-input cases, through
+Prometheus's real HTTP API."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from nodes import address, sh, wait_for
+from playbook_runner import run_playbook
+
+SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
+MONITORED = [f"geostack-mon-{n}" for n in (1, 2, 3)]
+SPARE = "geostack-mon-4"
+SERVER = MONITORED[0]
+
+testinfra_hosts = [f"ansible://{SERVER}"]
+
+
+def api(path: str, **params) -> dict:
+    url = f"http://{address(SERVER)}:9090/api/v1/{path}"
+    if params:
+        url += "?" + urllib.parse.urlencode(params)
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body = json.load(response)
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+def node_targets() -> dict[str, str]:
+    active = api("targets", state="active")["activeTargets"]
+    return {t["labels"]["instance"]: t["health"] for t in active if t["labels"]["job"] == "node"}
+
+
+def server_pid() -> str:
+    return sh(SERVER, "systemctl show -p MainPID --value prometheus").stdout.strip()
+
+
+def test_every_node_exporter_target_is_up():
+    def all_up():
+        """the three node targets are up"""
+        targets = node_targets()
+        return sorted(targets) == MONITORED and set(targets.values()) == {"up"}
+
+    wait_for(all_up, timeout=90)
+
+
+def test_targets_carry_the_inventory_labels():
+    active = api("targets", state="active")["activeTargets"]
+    by_instance = {t["labels"]["instance"]: t for t in active if t["labels"]["job"] == "node"}
+    assert by_instance[SERVER]["labels"]["roles"] == ",monitoring,"
+    assert by_instance[SERVER]["scrapeUrl"] == f"http://{address(SERVER)}:9100/metrics"
+    jobs = {t["labels"]["job"] for t in active}
+    # rabbitmq is optional and its group is absent here: no job targets.
+    assert jobs == {"node", "prometheus"}
+
+
+def test_rules_are_loaded():
+    names = {rule["name"] for group in api("rules")["groups"] for rule in group["rules"]}
+    assert {"InstanceDown", "DiskAlmostFull", "HighCpu", "MemoryPressure", "RabbitmqNodeDown", "ZookeeperNoLeader",
+            "CitusWorkerDown", "SwarmNodeDown"} <= names
+
+
+@pytest.mark.parametrize("node", MONITORED)
+def test_node_exporter_answers_only_on_the_private_address(node):
+    probe = (
+        "import socket, sys\n"
+        "def ok(a):\n"
+        "    try:\n"
+        "        socket.create_connection((a, 9100), timeout=2).close(); return True\n"
+        "    except OSError:\n"
+        "        return False\n"
+        f"print(ok('{address(node)}'), ok('127.0.0.1'))\n"
+    )
+    assert sh(node, f"python3 -c \"{probe}\"").stdout.split() == ["True", "False"]
+
+
+def test_stopped_exporter_is_down_and_alerts():
+    node = MONITORED[2]
+    sh(node, "systemctl stop prometheus-node-exporter")
+    try:
+        wait_for(lambda: node_targets().get(node) == "down")
+
+        def alerting():
+            """InstanceDown is pending or firing for the stopped node"""
+            return [a for a in api("alerts")["alerts"]
+                    if a["labels"]["alertname"] == "InstanceDown" and a["labels"].get("instance") == node
+                    and a["state"] in ("pending", "firing")]
+
+        wait_for(alerting)
+    finally:
+        sh(node, "systemctl start prometheus-node-exporter")
+    wait_for(lambda: node_targets().get(node) == "up")
+
+
+def test_check_mode_changes_nothing():
+    run = run_playbook("converge.yml", "--check", "--diff")
+    assert run.rc == 0, run.failures
+    assert run.total("changed") == 0 and run.total("failures") == 0
+
+
+def test_broken_rule_is_refused_and_the_running_rules_stay():
+    before = sh(SERVER, "sha256sum /etc/prometheus/rules/extra.rules.yml").stdout
+    broken = [{"name": "broken", "rules": [{"alert": "Broken", "expr": "up ==== 0"}]}]
+    run = run_playbook("converge.yml", extra_vars={"prometheus_extra_rule_groups": broken})
+    assert run.rc != 0
+    assert "Write the alert rules" in " ".join(run.failures[SERVER]), run.failures
+    assert "parse error" in run.output  # promtool's own verdict
+    assert sh(SERVER, "sha256sum /etc/prometheus/rules/extra.rules.yml").stdout == before
+    assert "broken" not in {group["name"] for group in api("rules")["groups"]}
+    assert sh(SERVER, "systemctl is-active prometheus").stdout.strip() == "active"
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragments"),
+    [
+        ({"node_exporter_enabled_collectors": ["systemd", "ntp"], "node_exporter_disabled_collectors": ["ntp"],
+          "node_exporter_listen_address": "0.0.0.0"},
+         ["collectors both enabled and disabled: ntp", "node_exporter_listen_address ('0.0.0.0')"]),
+        ({"node_exporter_basic_auth_users": {"prometheus": ""}}, ["no password for prometheus"]),
+        ({"prometheus_extra_jobs": {"stomp": {"group": "brokers", "port": 15692}}}, ["job stomp scrapes group 'brokers'"]),
+    ],
+    ids=["collectors-and-address", "basic-auth", "unknown-group"],
+)
+def test_bad_input_is_refused_before_any_change(extra, fragments):
+    run = run_playbook("converge.yml", extra_vars=extra)
+    assert run.rc != 0 and run.total("changed") == 0
+    message = " ".join(m for msgs in run.failures.values() for m in msgs)
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_a_new_node_becomes_a_target_without_a_restart():
+    pid = server_pid()
+    started = api("query", query='process_start_time_seconds{job="prometheus"}')["result"][0]["value"][1]
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
+        yaml.safe_dump({"all": {"children": {"monitored": {"hosts": {SPARE: None}}}}}, handle)
+    run = run_playbook("converge.yml", "-i", handle.name)
+    assert run.rc == 0, run.failures
+    wait_for(lambda: node_targets().get(SPARE) == "up")
+    assert server_pid() == pid
+    assert api("query", query='process_start_time_seconds{job="prometheus"}')["result"][0]["value"][1] == started

@@ -1,0 +1,57 @@
+# Copyright (c) 2026, geostack.cluster maintainers
+# Apache License 2.0 (see galaxy.yml)
+"""Filters for the monitoring roles: bcrypt hashes for exporter web configs,
+and Prometheus file_sd target groups from the inventory."""
+
+from __future__ import annotations
+
+import hashlib
+
+from ansible.errors import AnsibleFilterError
+
+_BCRYPT_ALPHABET = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def bcrypt_hash(password, seed, rounds=10):
+    """A bcrypt hash of password whose salt is derived from seed, so the same
+    password and seed always give the same hash (idempotent config files)."""
+    try:
+        import bcrypt
+    except ImportError as error:  # pragma: no cover - the controller requirements pin it
+        raise AnsibleFilterError("bcrypt_hash needs the Python package bcrypt on the controller (requirements.txt)") from error
+    if not password:
+        raise AnsibleFilterError("bcrypt_hash: empty password")
+    digest = hashlib.sha256(str(seed).encode()).digest()
+    # 22 salt characters; the last carries only 2 bits (its 4 low bits are padding).
+    salt = "".join(_BCRYPT_ALPHABET[b % 64] for b in digest[:21]) + _BCRYPT_ALPHABET[(digest[21] % 4) * 16]
+    return bcrypt.hashpw(str(password).encode(), f"$2b${int(rounds):02d}${salt}".encode()).decode()
+
+
+def prometheus_targets(hosts, hostvars, port, groups=None, layer_groups=(), address_var="geostack_private_address"):
+    """One file_sd target group per host: [{targets: ["addr:port"], labels: {...}}].
+
+    Labels: instance (the inventory name), roles (the host's layer groups,
+    comma-separated, as in the EC2 tag) and az (the availability zone) when known.
+    """
+    groups = groups or {}
+    result = []
+    for host in sorted(hosts):
+        hv = hostvars[host]
+        address = hv.get(address_var)
+        if not address:
+            raise AnsibleFilterError(f"prometheus_targets: {host} has no {address_var}")
+        host_address = f"[{address}]" if ":" in str(address) else str(address)
+        labels = {"instance": host}
+        roles = [g for g in layer_groups if host in groups.get(g, [])]
+        if roles:
+            labels["roles"] = "," + ",".join(roles) + ","
+        zone = hv.get("ec2_placement_availability_zone") or hv.get("geostack_availability_zone")
+        if zone:
+            labels["az"] = str(zone)
+        result.append({"targets": [f"{host_address}:{int(port)}"], "labels": labels})
+    return result
+
+
+class FilterModule:
+    def filters(self):
+        return {"bcrypt_hash": bcrypt_hash, "prometheus_targets": prometheus_targets}
