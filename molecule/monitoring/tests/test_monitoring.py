@@ -65,7 +65,7 @@ def test_targets_carry_the_inventory_labels():
 
 def test_rules_are_loaded():
     names = {rule["name"] for group in api("rules")["groups"] for rule in group["rules"]}
-    assert {"InstanceDown", "DiskAlmostFull", "HighCpu", "MemoryPressure", "RabbitmqNodeDown", "ZookeeperNoLeader",
+    assert {"InstanceDown", "DiskAlmostFull", "HighCpu", "MemoryPressure", "RabbitmqNodeDown", "RabbitmqPartitioned",
             "CitusWorkerDown", "SwarmNodeDown"} <= names
 
 
