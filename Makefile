@@ -27,7 +27,7 @@ lint: setup ## yamllint, ansible-lint (production profile) and ruff (Python)
 	@# The default inventory is the local cloud, which needs the emulator; the
 	@# syntax checks ansible-lint runs need no hosts at all.
 	ANSIBLE_INVENTORY=$(CURDIR)/tests/lint/hosts.yml ansible-lint --profile production
-	ruff check plugins tests benchmarks molecule
+	ruff check plugins tests benchmarks molecule roles/zookeeper/files/geostack-zookeeper-metrics
 
 unit: setup ## Unit tests (pytest, moto in-process)
 	pytest -q tests/unit

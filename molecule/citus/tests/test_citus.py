@@ -129,6 +129,23 @@ def test_listens_only_on_the_private_address_and_loopback(node):
     assert listening and listening <= {"127.0.0.1", "::1", address(node)}
 
 
+def metrics(node: str, host: str) -> str:
+    """GET the PostgreSQL exporter's metrics on host:9187 from inside node ('' if it does not answer)."""
+    fetch = f"import urllib.request; print(urllib.request.urlopen('http://{host}:9187/metrics', timeout=5).read().decode())"
+    return sh(node, f'python3 -c "{fetch}"', check=False).stdout
+
+
+@pytest.mark.parametrize("node", CLUSTER)
+def test_the_postgresql_exporter_reads_the_node_on_the_private_address_only(node):
+    samples = metrics(COORDINATOR, address(node))
+    assert "\npg_up 1\n" in samples
+    assert 'pg_database_size_bytes{datname="geostack"}' in samples
+    assert metrics(node, "127.0.0.1") == ""
+    # It logs in by peer as a pg_monitor member, nothing more.
+    assert sql(node, "SELECT rolsuper, pg_has_role('prometheus', 'pg_monitor', 'MEMBER') FROM pg_roles WHERE rolname = 'prometheus'",
+               database="postgres") == "f|t"
+
+
 def test_pg_hba_has_no_trust_and_only_tls_from_the_network():
     rules = [line.split("|") for line in sql(WORKER_1, "SELECT type, auth_method, coalesce(address, '') FROM pg_hba_file_rules").splitlines()]
     assert rules
@@ -215,6 +232,7 @@ BAD_INPUT = {
     "default password": (None, {"citus_postgres_password": "postgres"}, "citus_postgres_password is a well-known"),
     "too few locks": (None, {"citus_max_locks_per_transaction": 64}, "citus_max_locks_per_transaction (64)"),
     "a managed setting": (None, {"citus_postgresql_settings": {"wal_level": "replica"}}, "(found: wal_level)"),
+    "exporter on every address": (None, {"citus_exporter_listen_address": "0.0.0.0"}, "citus_exporter_listen_address must be one"),
 }
 
 

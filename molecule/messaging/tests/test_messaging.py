@@ -140,6 +140,24 @@ def test_admin_server_is_off_8080_and_on_loopback_only():
     assert "127.0.0.1:8181 " in listening
 
 
+def zk_metrics(node: str) -> dict[str, str]:
+    """The samples the metrics timer wrote for node_exporter's textfile collector."""
+    text = sh(node, "cat /var/lib/prometheus/node-exporter/zookeeper.prom", check=False).stdout
+    return dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def test_zookeeper_state_is_written_for_node_exporter():
+    metrics = {node: wait_for(lambda node=node: zk_metrics(node), timeout=30) for node in NODES}
+    assert sorted(m["zookeeper_leader"] for m in metrics.values()) == ["0", "0", "1"]
+    for node, sample in metrics.items():
+        mode = zk_mode(node)
+        assert sample["zookeeper_up"] == sample["zookeeper_serving"] == "1"
+        assert sample[f'zookeeper_server_state{{state="{mode}"}}'] == "1"
+        assert sample["zookeeper_leader"] == ("1" if mode == "leader" else "0")
+        assert int(sample["zookeeper_znode_count"]) >= 1
+        assert time.time() - float(sample["zookeeper_metrics_timestamp_seconds"]) < 60
+
+
 def test_a_znode_is_seen_from_every_member():
     writer = KazooClient(hosts=f"{address(NODES[0])}:2181")
     writer.start(timeout=15)
@@ -208,6 +226,9 @@ def test_a_stopped_zookeeper_leader_is_replaced_and_an_election_recipe_moves_the
         new_leader = wait_for(lambda: next((n for n in survivors if zk_mode(n) == "leader"), None), timeout=60)
         print(f"new leader {new_leader} after {time.monotonic() - started:.1f} s")
         assert sorted(zk_mode(n) for n in survivors) == ["follower", "leader"]
+        # The stopped member's metrics say so, for the ZooKeeper alerts.
+        wait_for(lambda: zk_metrics(leader).get("zookeeper_up") == "0", timeout=40)
+        assert zk_metrics(leader)["zookeeper_serving"] == "0"
 
         # The RideShare master election: two workers contend, the first wins;
         # when its session ends, the other takes over.
