@@ -168,10 +168,24 @@ def web_route_checks(routes, apps):
     return checks
 
 
+def web_probe_failures(results):
+    """From the registered results of a loop over web_route_checks: one message per route that did not answer as expected."""
+    failures = []
+    for result in results:
+        check = result["item"]
+        status = result.get("status", -1)
+        if status not in check["status"]:
+            answer = f"answered {status}" if status and status > 0 else f"did not answer ({result.get('msg', 'no response')})"
+            expected = " or ".join(str(s) for s in check["status"])
+            failures.append(f"route {check['route']} (GET {check['path']}) {answer}, expected {expected}")
+    return failures
+
+
 class FilterModule:
     def filters(self):
         return {
             "web_input_errors": web_input_errors,
             "web_route_checks": web_route_checks,
+            "web_probe_failures": web_probe_failures,
             "web_source_type": web_source_type,
         }

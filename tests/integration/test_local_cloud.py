@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import subprocess
+import time
 import urllib.request
 
 from .conftest import ROOT, live
@@ -16,11 +17,21 @@ def docker(*args: str) -> str:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.strip()
 
 
+def wait_until_unhealthy(cluster, timeout: float = 90):
+    """verify.yml runs until it fails (Prometheus needs a scrape or two to see a target down)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = cluster.play("verify.yml")
+        if run.rc != 0 or time.monotonic() > deadline:
+            return run
+        time.sleep(5)
+
+
 def test_site_on_the_local_cloud(make_cluster, ec2):
     cluster = make_cluster(
         connect_via="docker",
         provision_local_backend=True,
-        provision_layout={"manager": {"count": 1}, "worker": {"count": 1}, "web": {"count": 1}},
+        provision_layout={"manager": {"count": 1, "roles": ["manager", "monitoring"]}, "worker": {"count": 1}, "web": {"count": 1}},
     )
     try:
         first = cluster.run_site()
@@ -64,6 +75,31 @@ def test_site_on_the_local_cloud(make_cluster, ec2):
         web = inv["_meta"]["hostvars"][f"{cluster.name}-web-1"]["geostack_private_address"]
         with urllib.request.urlopen(f"http://{web}/health", timeout=10) as response:
             assert json.load(response)["status"] == "ok"
+
+        # The summary names the URLs.
+        assert f"http://{web}/" in first.output
+        manager_address = inv["_meta"]["hostvars"][f"{cluster.name}-manager-1"]["geostack_private_address"]
+        assert f"http://{manager_address}:9090/" in first.output
+
+        # verify.yml: every layer present is healthy, in one table; under --check too.
+        for args in ((), ("--check",)):
+            verify = cluster.play("verify.yml", *args)
+            assert verify.rc == 0, verify.output[-3000:]
+            assert verify.total("changed") == 0
+            table = verify.output
+            for row in (f"{cluster.name}-worker-1", "ready, active, worker, labels typeNode=worker", "1 routes answer (/)",
+                        "job node", "3/3 targets up", "All 7 checks are healthy."):
+                assert row in table, table[-3000:]
+
+        # ...and it fails, naming the part that is down.
+        worker = inv["_meta"]["hostvars"][f"{cluster.name}-worker-1"]["ansible_host"]
+        docker("exec", worker, "systemctl", "stop", "prometheus-node-exporter")
+        try:
+            down = wait_until_unhealthy(cluster)
+            assert f"Not healthy: {cluster.name}-manager-1 job node" in down.output
+            assert f"down: {cluster.name}-worker-1" in down.output
+        finally:
+            docker("exec", worker, "systemctl", "start", "prometheus-node-exporter")
 
         again = cluster.run_site()
         assert again.rc == 0, again.failures

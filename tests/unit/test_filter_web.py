@@ -10,7 +10,7 @@ sys.path.insert(0, str(ROOT / "plugins" / "filter"))
 sys.path.insert(0, str(ROOT / "plugins" / "lookup"))
 
 from tree_checksum import tree_checksum  # noqa: E402
-from web import web_input_errors, web_route_checks, web_source_type  # noqa: E402
+from web import web_input_errors, web_probe_failures, web_route_checks, web_source_type  # noqa: E402
 
 USERS = {"name": "users", "source": "apps/users", "module": "app:app", "health": "/api/v1/users/health"}
 RIDES = {"name": "rides", "source": "https://git.example.org/rides.git", "version": "v1.2", "module": "app:app", "health": "/health"}
@@ -135,3 +135,19 @@ def test_tree_checksum_follows_content_names_and_modes_only(tmp_path):
     assert tree_checksum(str(tmp_path)) != second
     (tmp_path / "pkg" / "m.py").rename(tmp_path / "pkg" / "n.py")
     assert tree_checksum(str(tmp_path)) not in (first, second)
+
+
+def test_web_probe_failures_names_each_bad_route():
+    checks = web_route_checks([{"path": "/", "app": "rides"}, {"path": "/users", "app": "users"}, {"path": "/old", "status": [301, 302]}],
+                              [RIDES, USERS])
+    results = [
+        {"item": checks[0], "status": 200},
+        {"item": checks[1], "status": 502},
+        {"item": checks[2], "status": -1, "msg": "Status code was -1 and not [301, 302]: Request failed: <urlopen error [Errno 111] Connection refused>"},
+    ]
+    assert web_probe_failures(results) == [
+        f"route /users (GET {checks[1]['path']}) answered 502, expected 200",
+        "route /old (GET /old) did not answer (Status code was -1 and not [301, 302]: Request failed: <urlopen error [Errno 111] "
+        "Connection refused>), expected 301 or 302",
+    ]
+    assert web_probe_failures(results[:1]) == []

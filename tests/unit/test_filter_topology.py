@@ -1,0 +1,55 @@
+"""The topology_errors filter (site.yml's inventory preflight)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "filter"))
+from topology import topology_errors
+
+
+def hostvars(*hosts, **addresses):
+    return {h: {"geostack_private_address": addresses.get(h, f"10.0.0.{i + 1}")} for i, h in enumerate(hosts)}
+
+
+REFERENCE = {
+    "managers": ["m1", "m2", "m3"], "workers": ["w1", "w2"], "web": ["web1"], "citus_coordinator": ["m1"],
+    "citus_workers": ["w1", "w2"], "rabbitmq": ["m1", "m2", "m3"], "zookeeper": ["m1", "m2", "m3"], "monitoring": ["m1"],
+    "ungrouped": [],
+}
+
+
+def test_the_reference_layout_is_sound():
+    assert topology_errors(REFERENCE, hostvars("m1", "m2", "m3", "w1", "w2", "web1")) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"managers": ["m1", "m2"]}, "managers: 2 hosts (m1, m2); a swarm needs an odd number"),
+        ({"managers": []}, "managers: the swarm has workers or web nodes but no manager"),
+        ({"citus_coordinator": []}, "citus_coordinator: 0 hosts (none); Citus workers need exactly one coordinator"),
+        ({"citus_coordinator": ["m1", "m2"]}, "citus_coordinator: 2 hosts (m1, m2)"),
+        ({"citus_coordinator": ["w1"]}, "w1: in both citus_coordinator and citus_workers"),
+        ({"zookeeper": ["m1", "m2"]}, "zookeeper: 2 hosts (m1, m2); an ensemble needs an odd number"),
+    ],
+)
+def test_each_problem_is_named(change, message):
+    errors = topology_errors({**REFERENCE, **change}, hostvars("m1", "m2", "m3", "w1", "w2", "web1"))
+    assert message in " | ".join(errors), errors
+
+
+def test_addresses_must_exist_and_differ():
+    hv = hostvars("m1", "m2", "m3", "w1", "w2", "web1", w2="10.0.0.1")
+    del hv["web1"]["geostack_private_address"]
+    assert topology_errors(REFERENCE, hv) == [
+        "w2: geostack_private_address 10.0.0.1 is also m1's",
+        "web1: no geostack_private_address (the inventory plugin sets it; a static inventory must)",
+    ]
+
+
+def test_an_empty_inventory_has_nothing_to_check():
+    assert topology_errors({"all": [], "ungrouped": []}, {}) == []
