@@ -96,7 +96,7 @@ def test_site_on_the_local_cloud(make_cluster, ec2):
         docker("exec", worker, "systemctl", "stop", "prometheus-node-exporter")
         try:
             down = wait_until_unhealthy(cluster)
-            assert f"Not healthy: {cluster.name}-manager-1 job node" in down.output
+            assert f"Not healthy: prometheus {cluster.name}-manager-1 job node" in down.output
             assert f"down: {cluster.name}-worker-1" in down.output
         finally:
             docker("exec", worker, "systemctl", "start", "prometheus-node-exporter")
