@@ -12,7 +12,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export AWS_EC2_METADATA_DISABLED := true
 # Scenarios `make test` runs, in order. Override to run a subset:
 #   make test SCENARIOS=docker
-SCENARIOS ?= docker swarm tiles stack citus messaging web monitoring
+SCENARIOS ?= default docker swarm tiles stack citus messaging web monitoring
 
 .PHONY: help setup lint unit integration molecule test cluster cluster-down cloud-up cloud-down build benchmark clean
 

@@ -43,6 +43,39 @@ def topology_errors(groups, hostvars, address_var="geostack_private_address"):
     return errors
 
 
+def _majority_kept(before: int, after: int) -> bool:
+    return after > before / 2
+
+
+def removal_errors(groups, hostvars, leaving):
+    """Why taking the `leaving` hosts out of the cluster would lose data or a quorum; empty when it is safe.
+
+    Checked before the first node is drained. The Citus coordinator never
+    leaves (it holds the metadata); the RabbitMQ cluster and the ZooKeeper
+    ensemble each keep a majority of their members, and the ensemble stays
+    odd. Swarm managers are the swarm role's to check as it demotes them one
+    at a time (it refuses to remove the last one); scale.yml never picks the
+    bootstrap manager.
+    """
+    groups = {name: list(members or []) for name, members in (groups or {}).items()}
+    leaving = list(leaving or [])
+    errors = [f"{host}: not an inventory host" for host in leaving if host not in (hostvars or {})]
+    errors += [
+        f"{host}: the Citus coordinator holds the cluster's metadata and is never removed"
+        for host in leaving if host in groups.get("citus_coordinator", [])
+    ]
+    for group, what in (("rabbitmq", "RabbitMQ members"), ("zookeeper", "ZooKeeper members")):
+        members = groups.get(group, [])
+        gone = [h for h in members if h in leaving]
+        left = len(members) - len(gone)
+        if gone and not _majority_kept(len(members), left):
+            errors.append(
+                f"{group}: removing {', '.join(gone)} leaves {left} of {len(members)} {what}, not a majority; remove fewer at a time"
+            )
+        elif gone and group == "zookeeper" and not _odd(left):
+            errors.append(f"zookeeper: removing {', '.join(gone)} leaves {left} members; an ensemble needs an odd number")
+    return errors
+
 class FilterModule:
     def filters(self):
-        return {"topology_errors": topology_errors}
+        return {"topology_errors": topology_errors, "removal_errors": removal_errors}

@@ -85,9 +85,6 @@ class Cluster:
     def play(self, playbook: str, *args: str, **extra_vars):
         return run_playbook(PLAYBOOKS / playbook, *args, inventory=self.dir, extra_vars=extra_vars or None)
 
-    def run_site(self, *args: str):
-        return run_playbook(ROOT / "site.yml", *args, inventory=self.dir)
-
     def inventory(self) -> dict:
         out = subprocess.run(
             ["ansible-inventory", "-i", str(self.dir), "--list"], capture_output=True, text=True, check=False

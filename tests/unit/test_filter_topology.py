@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "filter"))
-from topology import topology_errors
+from topology import removal_errors, topology_errors
 
 
 def hostvars(*hosts, **addresses):
@@ -53,3 +53,27 @@ def test_addresses_must_exist_and_differ():
 
 def test_an_empty_inventory_has_nothing_to_check():
     assert topology_errors({"all": [], "ungrouped": []}, {}) == []
+
+
+def test_removing_a_worker_is_safe():
+    assert removal_errors(REFERENCE, hostvars("m1", "m2", "m3", "w1", "w2", "web1"), ["w2"]) == []
+
+
+@pytest.mark.parametrize(
+    ("leaving", "message"),
+    [
+        (["nope"], "nope: not an inventory host"),
+        (["m1"], "m1: the Citus coordinator holds the cluster's metadata and is never removed"),
+        (["m2", "m3"], "rabbitmq: removing m2, m3 leaves 1 of 3 RabbitMQ members, not a majority"),
+        (["m2", "m3"], "zookeeper: removing m2, m3 leaves 1 of 3 ZooKeeper members, not a majority"),
+        (["m3"], "zookeeper: removing m3 leaves 2 members; an ensemble needs an odd number"),
+    ],
+)
+def test_each_unsafe_removal_is_named(leaving, message):
+    errors = removal_errors(REFERENCE, hostvars("m1", "m2", "m3", "w1", "w2", "web1"), leaving)
+    assert any(e.startswith(message) for e in errors), errors
+
+
+def test_a_five_member_ensemble_may_lose_two():
+    groups = {**REFERENCE, "zookeeper": ["m1", "m2", "m3", "w1", "w2"], "rabbitmq": ["m1", "m2", "m3", "w1", "w2"]}
+    assert removal_errors(groups, hostvars("m1", "m2", "m3", "w1", "w2", "web1"), ["w1", "w2"]) == []

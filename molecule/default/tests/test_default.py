@@ -1,0 +1,174 @@
+"""The whole cluster on the local cloud, as site.yml built it (Molecule's converge).
+
+In order (the tests share one cluster): verify.yml is green; site.yml in
+--check at -vvv changes nothing and prints no secret; bad scale input is
+refused before anything changes; scale.yml grows the workers 2 -> 3 without
+touching the other nodes, then shrinks them back, draining the newest worker
+first: its swarm tasks move and no row is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import pytest
+from nodes import sh, wait_for
+from playbook_runner import run_playbook
+
+SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
+PROJECT = SCENARIO.parents[1]
+INVENTORY = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+CLUSTER = "molecule-default"
+SECRETS = Path.home() / ".cache" / "geostack" / CLUSTER
+MANAGER, WEB = f"{CLUSTER}-manager-1", f"{CLUSTER}-web-1"
+WORKERS = [f"{CLUSTER}-worker-{i}" for i in (1, 2)]
+NEW_WORKER = f"{CLUSTER}-worker-3"
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def hostvars() -> dict:
+    out = subprocess.run(["ansible-inventory", "-i", str(INVENTORY), "--list"], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["_meta"]["hostvars"]
+
+
+@cache
+def container(host: str) -> str:
+    """The container of an inventory host (its instance id)."""
+    return hostvars()[host]["ansible_host"]
+
+
+def play_text(playbook: str, *args: str) -> tuple[int, str, dict[str, dict[str, int]]]:
+    """Run a playbook with the default callback (as a user would, e.g. at -vvv): rc, output, recap per host."""
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
+    proc = subprocess.run(
+        ["ansible-playbook", "-i", str(INVENTORY), *args, str(PROJECT / playbook)],
+        capture_output=True, text=True, env=env, timeout=2400, check=False,
+    )
+    output = proc.stdout + proc.stderr
+    recap = {m[0]: dict(zip(("ok", "changed", "unreachable", "failed"), map(int, m[1:]), strict=True)) for m in RECAP.findall(output)}
+    return proc.returncode, output, recap
+
+
+def psql(sql: str) -> str:
+    return sh(container(MANAGER), f"su postgres -c \"psql -d geostack -Atc \\\"{sql}\\\"\"").stdout.strip()
+
+
+def citus() -> bool:
+    return psql("SELECT count(*) FROM pg_extension WHERE extname = 'citus'") == "1"
+
+
+def secrets() -> dict[str, str]:
+    """Every secret of this cluster: the generated passwords and cookie, and the swarm's join tokens."""
+    found = {path.name: path.read_text().split()[0] for path in SECRETS.iterdir() if path.is_file()}
+    for kind in ("worker", "manager"):
+        found[f"swarm {kind} token"] = sh(container(MANAGER), f"docker swarm join-token -q {kind}").stdout.strip()
+    assert {"citus_app", "citus_postgres", "erlang_cookie", "rabbitmq_admin"} <= found.keys(), found.keys()
+    return found
+
+
+def assert_no_secret(output: str):
+    leaked = [name for name, value in secrets().items() if value in output]
+    assert leaked == [], f"secrets in the output: {leaked}"
+
+
+def swarm_nodes() -> dict[str, dict]:
+    ids = sh(container(MANAGER), "docker node ls -q").stdout.split()
+    records = json.loads(sh(container(MANAGER), f"docker node inspect {' '.join(ids)}").stdout)
+    return {n["Description"]["Hostname"]: n for n in records}
+
+
+def probe_tasks() -> list[str]:
+    """'<node> <state>' of the probe service's tasks meant to run."""
+    out = sh(container(MANAGER), "docker service ps probe --filter desired-state=running --format '{{.Node}} {{.CurrentState}}'")
+    return out.stdout.splitlines()
+
+
+def test_verify_is_green():
+    run = run_playbook(PROJECT / "playbooks" / "verify.yml", inventory=INVENTORY)
+    assert run.rc == 0, run.output[-3000:]
+    assert run.total("changed") == 0
+    for row in (f"{WORKERS[1]}", "ready, active, worker, labels typeNode=worker", "routes answer", "job node",
+                "4/4 targets up", "leader", "checks are healthy."):
+        assert row in run.output, run.output[-3000:]
+
+
+def test_check_mode_at_vvv_changes_nothing_and_prints_no_secret():
+    rc, output, recap = play_text("site.yml", "--check", "-vvv")
+    assert rc == 0, output[-3000:]
+    assert set(recap) >= {MANAGER, WEB, *WORKERS, "localhost"}, recap
+    assert all(r["changed"] == 0 and r["failed"] == 0 for r in recap.values()), recap
+    assert "ESTABLISH DOCKER CONNECTION" in output  # really at -vvv
+    assert_no_secret(output)
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"workers": "three"}, "-e workers=<count>"),
+        ({"geostack_layout_override": {"nope": {"count": 1}}}, "must be a dict of node groups of provision_layout"),
+        ({"geostack_layout_override": {"manager": {"count": 2}}}, "odd number of managers"),
+    ],
+)
+def test_bad_scale_input_is_refused_before_anything_changes(extra, named):
+    run = run_playbook(PROJECT / "playbooks" / "scale.yml", inventory=INVENTORY, extra_vars=extra)
+    assert run.rc != 0
+    assert run.total("changed") == 0
+    assert any(named in m for msgs in run.failures.values() for m in msgs), run.failures
+    assert sorted(h for h in hostvars() if "-worker-" in h) == WORKERS
+
+
+def test_scale_out_adds_a_worker_and_touches_no_other_node():
+    before = set(hostvars())
+    rc, output, recap = play_text("playbooks/scale.yml", "-e", "workers=3", "-vvv")
+    assert rc == 0, output[-5000:]
+    assert set(hostvars()) == before | {NEW_WORKER}
+    # Only the new node (and, for its registration and scrape targets, the
+    # coordinator + Prometheus node) changed; the others were not touched.
+    assert recap[NEW_WORKER]["changed"] > 0
+    for host in (*WORKERS, WEB):
+        assert recap.get(host, {"changed": 0})["changed"] == 0, (host, recap)
+    node = swarm_nodes()[NEW_WORKER]
+    assert node["Status"]["State"] == "ready" and node["Spec"]["Availability"] == "active"
+    assert node["Spec"]["Role"] == "worker" and node["Spec"]["Labels"]["typeNode"] == "worker"
+    if citus():
+        address = hostvars()[NEW_WORKER]["geostack_private_address"]
+        assert psql(f"SELECT isactive FROM pg_dist_node WHERE nodename = '{address}'") == "t"
+    # The join tokens, passwords and cookie stay out of a -vvv log.
+    assert_no_secret(output)
+
+
+def test_scale_in_drains_the_newest_worker_and_loses_nothing():
+    # Data: a table on the coordinator (distributed when Citus is present, so
+    # that the drain must move the new worker's shards).
+    psql("CREATE TABLE IF NOT EXISTS scale_probe (id bigint PRIMARY KEY, v text)")
+    if citus() and psql("SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = 'scale_probe'::regclass") == "0":
+        psql("SELECT create_distributed_table('scale_probe', 'id')")
+    psql("INSERT INTO scale_probe SELECT g, md5(g::text) FROM generate_series(1, 5000) g ON CONFLICT DO NOTHING")
+    rows = psql("SELECT count(*), md5(string_agg(v, ',' ORDER BY id)) FROM scale_probe")
+    # Work: one probe task on each worker, the new one included.
+    workers = [*WORKERS, NEW_WORKER]
+    for host in workers:
+        sh(container(host), "docker image inspect geostack/busybox:test >/dev/null 2>&1 || tar -C /usr/bin -c busybox"
+           " | docker import -c 'ENTRYPOINT [\"/busybox\"]' - geostack/busybox:test >/dev/null")
+    sh(container(MANAGER), "docker service create -d --quiet --name probe --replicas 3 --replicas-max-per-node 2"
+       " --no-resolve-image --constraint node.labels.typeNode==worker geostack/busybox:test sleep 3600")
+    wait_for(lambda: len([t for t in probe_tasks() if "Running" in t]) == 3, timeout=90)
+
+    run = run_playbook(PROJECT / "playbooks" / "scale.yml", inventory=INVENTORY, extra_vars={"workers": 2})
+    assert run.rc == 0, run.failures or run.output[-3000:]
+    order = [t for t in run.tasks if t.endswith(("Drain the node", "Remove the node on a manager", "Terminate the instances"))]
+    assert order[:1] == ["Drain the node"] and order[-1] == "Terminate the instances", order
+
+    assert NEW_WORKER not in hostvars()
+    assert NEW_WORKER not in swarm_nodes()
+    assert subprocess.run(["docker", "ps", "-aq", "--filter", f"label=geostack.instance={container(NEW_WORKER)}"],
+                          capture_output=True, text=True, check=True).stdout.strip() == ""
+    tasks = probe_tasks()
+    assert len(tasks) == 3 and all(t.split()[0] in WORKERS and "Running" in t for t in tasks), tasks
+    assert psql("SELECT count(*), md5(string_agg(v, ',' ORDER BY id)) FROM scale_probe") == rows
+    sh(container(MANAGER), "docker service rm probe")
