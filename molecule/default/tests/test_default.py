@@ -2,9 +2,11 @@
 
 In order (the tests share one cluster): verify.yml is green; site.yml in
 --check at -vvv changes nothing and prints no secret; bad scale input is
-refused before anything changes; scale.yml grows the workers 2 -> 3 without
-touching the other nodes, then shrinks them back, draining the newest worker
-first: its swarm tasks move and no row is lost.
+refused before anything changes; `site.yml --tags scale -e workers=3` is
+killed while the new node installs Docker, and scale.yml run again finishes
+it without touching the other nodes (no secret in its -vvv log); then
+scale.yml shrinks the workers back, draining the newest worker first: its
+swarm tasks move and no row is lost.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -124,11 +127,30 @@ def test_bad_scale_input_is_refused_before_anything_changes(extra, named):
     assert sorted(h for h in hostvars() if "-worker-" in h) == WORKERS
 
 
-def test_scale_out_adds_a_worker_and_touches_no_other_node():
+def test_an_interrupted_scale_out_leaves_a_node_to_finish(tmp_path):
+    """site.yml --tags scale, killed (SIGKILL, the whole process group) while the new node's Docker Engine installs."""
+    log = tmp_path / "interrupted.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            ["ansible-playbook", "-i", str(INVENTORY), "--tags", "scale", "-e", "workers=3", str(PROJECT / "site.yml")],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=dict(os.environ, ANSIBLE_NOCOLOR="1"),
+        )
+        try:
+            wait_for(lambda: "Install Docker Engine packages" in log.read_text() or proc.poll() is not None, timeout=900)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert "Install Docker Engine packages" in log.read_text(), log.read_text()[-3000:]
+    # The instance exists, but the node never reached the swarm.
+    assert NEW_WORKER in hostvars()
+    assert NEW_WORKER not in swarm_nodes()
+
+
+def test_running_scale_again_finishes_the_node_and_touches_no_other():
     before = set(hostvars())
     rc, output, recap = play_text("playbooks/scale.yml", "-e", "workers=3", "-vvv")
     assert rc == 0, output[-5000:]
-    assert set(hostvars()) == before | {NEW_WORKER}
+    assert set(hostvars()) == before
     # Only the new node (and, for its registration and scrape targets, the
     # coordinator + Prometheus node) changed; the others were not touched.
     assert recap[NEW_WORKER]["changed"] > 0
@@ -179,3 +201,29 @@ def test_scale_in_drains_the_newest_worker_and_loses_nothing():
     assert len(tasks) == 3 and all(t.split()[0] in WORKERS and "Running" in t for t in tasks), tasks
     assert psql("SELECT count(*), md5(string_agg(v, ',' ORDER BY id)) FROM scale_probe") == rows
     sh(container(MANAGER), "docker service rm probe")
+
+
+def test_a_lost_worker_is_reported_and_site_brings_the_cluster_back():
+    lost = WORKERS[1]
+    gone = hostvars()[lost]["ansible_host"]
+    subprocess.run(["docker", "rm", "-f", "-v", gone], check=True, capture_output=True)
+    # The instance still runs in EC2, but its node is gone: the inventory no
+    # longer lists it, and verify names it in the swarm and in Prometheus.
+    assert lost not in hostvars()
+
+    def unhealthy():
+        """verify.yml fails naming the lost node (the swarm and Prometheus take a few seconds to see it down)."""
+        run = run_playbook(PROJECT / "playbooks" / "verify.yml", inventory=INVENTORY)
+        return run if run.rc != 0 and f"Not healthy: swarm node {lost} (no inventory host)" in run.output else None
+
+    down = wait_for(unhealthy, timeout=180, step=5)
+    assert f"prometheus {MANAGER} job node" in down.output and f"down: {lost}" in down.output, down.output[-3000:]
+
+    # site.yml re-provisions the instance's node, converges it, and prunes the lost swarm node.
+    rc, output, _ = play_text("site.yml", "-e", "swarm_prune_down_nodes=true")
+    assert rc == 0, output[-5000:]
+    assert hostvars()[lost]["ansible_host"] == gone  # the same instance, on a new node
+    records = json.loads(sh(container(MANAGER), "docker node inspect $(docker node ls -q)").stdout)
+    assert [n["Status"]["State"] for n in records if n["Description"]["Hostname"] == lost] == ["ready"]
+    run = run_playbook(PROJECT / "playbooks" / "verify.yml", inventory=INVENTORY)
+    assert run.rc == 0, run.output[-3000:]
