@@ -1,6 +1,8 @@
 """Verify the messaging layer: a 3-node RabbitMQ cluster and a 3-node ZooKeeper
 ensemble on the same nodes, with real clients (pika, kazoo, HTTP, WebSocket)
-from the controller to the nodes' addresses, and the fault cases."""
+from the controller to the nodes' addresses, and the fault cases, among them a
+member leaving through the remove entry points. The config change runs last:
+it leaves the cluster on a changed config."""
 
 from __future__ import annotations
 
@@ -253,49 +255,56 @@ def test_a_stopped_zookeeper_leader_is_replaced_and_an_election_recipe_moves_the
     assert sorted(zk_mode(n) for n in NODES) == ["follower", "follower", "leader"]
 
 
-def started_at(node: str, unit: str) -> str:
-    return sh(node, f"systemctl show -p ExecMainStartTimestampMonotonic --value {unit}").stdout.strip()
+def reasons_of(run) -> str:
+    return " ".join(m for msgs in run.failures.values() for m in msgs)
 
 
-def test_a_config_change_restarts_the_members_one_at_a_time_and_keeps_the_data():
+def test_a_member_leaves_only_with_a_quorum_left_and_a_fresh_node_rejoins():
+    """What retire_nodes.yml does to the messaging layer (remove.yml: the rabbitmq
+    and zookeeper entry points `remove`), then the node comes back with an empty disk."""
+    leaving = NODES[2]
     with amqp(NODES[0]) as conn:
         channel = conn.channel()
         channel.confirm_delivery()
-        for n in range(10):
-            channel.basic_publish("", "syncQ", f"sync-{n}".encode(), pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent))
-    before = {(node, unit): started_at(node, unit) for node in NODES for unit in ("zookeeper", "rabbitmq-server")}
-    changed = {"zookeeper_max_client_connections": 61, "rabbitmq_config": {"heartbeat": 45}}
-    for extra_vars in (changed, None):  # the change, then back to the scenario's config
-        run = run_playbook("converge.yml", extra_vars=extra_vars)
-        assert run.rc == 0, run.failures
-        after = {key: started_at(*key) for key in before}
-        assert all(after[key] != before[key] for key in before)
-        # In turn: each member restarted after the one before it was back.
-        for unit in ("zookeeper", "rabbitmq-server"):
-            times = [int(after[(node, unit)]) for node in NODES]
-            assert times == sorted(times), (unit, times)
-        before = after
-        assert sorted(zk_mode(node) for node in NODES) == ["follower", "follower", "leader"]
-        assert running_nodes(NODES[2]) == [f"rabbit@{n}" for n in NODES]
-    assert sh(NODES[0], "grep -c '^heartbeat' /etc/rabbitmq/rabbitmq.conf", check=False).stdout.strip() == "0"
-    status, queue = api(NODES[1], "queues/rideshare/syncQ")
-    assert status == 200 and queue["messages"] == 10
+        for n in range(50):
+            channel.basic_publish("", "responseQ", f"resp-{n}".encode(), pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent))
+    # With another member down, the members that stay would have no majority: refused, nothing changed.
+    sh(NODES[1], "systemctl stop rabbitmq-server zookeeper")
+    try:
+        for tag, message in (("rabbitmq", "quorum queues need more than 1"), ("zookeeper", "it needs more than 1")):
+            run = run_playbook("remove.yml", "--tags", tag, extra_vars={"leaving": leaving})
+            assert run.rc != 0 and run.total("changed") == 0, run.output
+            assert message in reasons_of(run) and "Nothing was changed" in reasons_of(run), reasons_of(run)
+        assert running_nodes(NODES[0]) == [f"rabbit@{n}" for n in (NODES[0], leaving)]
+        assert zk_mode(leaving) in ("leader", "follower")
+    finally:
+        sh(NODES[1], "systemctl start zookeeper rabbitmq-server")
+    assert wait_for(lambda: running_nodes(NODES[0]) == [f"rabbit@{n}" for n in NODES], timeout=60)
+    assert wait_for(lambda: zk_mode(NODES[1]) in ("leader", "follower"), timeout=60)
 
+    run = run_playbook("remove.yml", extra_vars={"leaving": leaving})
+    assert run.rc == 0, run.failures
+    status = json.loads(sh(NODES[0], "rabbitmqctl -q cluster_status --formatter json").stdout)
+    assert sorted(status["disk_nodes"]) == sorted(status["running_nodes"]) == [f"rabbit@{n}" for n in NODES[:2]]
+    assert sh(leaving, "systemctl is-enabled rabbitmq-server zookeeper", check=False).stdout.split() == ["disabled", "disabled"]
+    assert zk_mode(leaving) == "down"
+    assert sorted(zk_mode(n) for n in NODES[:2]) == ["follower", "leader"]
+    _, queue = api(NODES[1], "queues/rideshare/responseQ")
+    assert queue["messages"] == 50
+    assert sorted(queue["members"]) == [f"rabbit@{n}" for n in NODES[:2]]
 
-def test_a_node_that_came_up_alone_joins_the_seed_on_converge():
-    # A replaced node with an empty disk that booted before its peers: the
-    # cluster forgets the old member, and the new one starts with no peers listed.
-    sh(NODES[2], "systemctl stop rabbitmq-server")
-    sh(NODES[0], f"rabbitmqctl forget_cluster_node rabbit@{NODES[2]}")
-    sh(NODES[2], "rm -rf /var/lib/rabbitmq/mnesia && sed -i '/^cluster_formation/d' /etc/rabbitmq/rabbitmq.conf")
-    sh(NODES[2], "systemctl start rabbitmq-server && rabbitmq-diagnostics -q check_running")
-    assert running_nodes(NODES[2]) == [f"rabbit@{NODES[2]}"]
+    # The node comes back as a replacement with an empty disk that booted
+    # before its peers, with no peers listed: converge joins it to the seed.
+    sh(leaving, "rm -rf /var/lib/rabbitmq/mnesia && sed -i '/^cluster_formation/d' /etc/rabbitmq/rabbitmq.conf")
+    sh(leaving, "systemctl start rabbitmq-server && rabbitmq-diagnostics -q check_running")
+    assert running_nodes(leaving) == [f"rabbit@{leaving}"]
     run = run_playbook("converge.yml")
     assert run.rc == 0, run.failures
     assert f"rabbitmqctl join_cluster rabbit@{NODES[0]}" in run.output  # the fallback, not discovery, joined it
-    assert running_nodes(NODES[0]) == [f"rabbit@{n}" for n in NODES]
-    assert running_nodes(NODES[2]) == [f"rabbit@{n}" for n in NODES]
-    assert api(NODES[2], "queues/rideshare")[0] == 200
+    assert running_nodes(NODES[0]) == running_nodes(leaving) == [f"rabbit@{n}" for n in NODES]
+    assert sorted(zk_mode(node) for node in NODES) == ["follower", "follower", "leader"]
+    assert api(leaving, "queues/rideshare")[0] == 200
+    assert api(NODES[0], "queues/rideshare/responseQ")[1]["messages"] == 50
     again = run_playbook("converge.yml")
     assert again.rc == 0 and again.total("changed") == 0, again.output
 
@@ -356,3 +365,34 @@ def test_a_conflicting_queue_is_refused_and_kept():
     assert "Queue writeQ in vhost rideshare already exists as a durable quorum queue" in reasons, reasons
     status, queue = api(NODES[0], "queues/rideshare/writeQ")
     assert status == 200 and queue["type"] == "quorum" and queue["messages"] == 1
+
+
+# Last: it leaves the cluster on a changed config (the scenario is destroyed next).
+
+
+def started_at(node: str, unit: str) -> str:
+    return sh(node, f"systemctl show -p ExecMainStartTimestampMonotonic --value {unit}").stdout.strip()
+
+
+def test_a_config_change_restarts_the_members_one_at_a_time_and_keeps_the_data():
+    with amqp(NODES[0]) as conn:
+        channel = conn.channel()
+        channel.confirm_delivery()
+        for n in range(10):
+            channel.basic_publish("", "syncQ", f"sync-{n}".encode(), pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent))
+    before = {(node, unit): started_at(node, unit) for node in NODES for unit in ("zookeeper", "rabbitmq-server")}
+    changed = {"zookeeper_max_client_connections": 61, "rabbitmq_config": {"heartbeat": 45}}
+    run = run_playbook("converge.yml", extra_vars=changed)
+    assert run.rc == 0, run.failures
+    after = {key: started_at(*key) for key in before}
+    assert all(after[key] != before[key] for key in before)
+    # In turn: each member restarted after the one before it was back.
+    for unit in ("zookeeper", "rabbitmq-server"):
+        times = [int(after[(node, unit)]) for node in NODES]
+        assert times == sorted(times), (unit, times)
+    assert sorted(zk_mode(node) for node in NODES) == ["follower", "follower", "leader"]
+    assert running_nodes(NODES[2]) == [f"rabbit@{n}" for n in NODES]
+    assert sh(NODES[0], "grep -c '^heartbeat = 45' /etc/rabbitmq/rabbitmq.conf", check=False).stdout.strip() == "1"
+    assert sh(NODES[0], "grep -c '^maxClientCnxns=61' /etc/zookeeper/geostack/zoo.cfg", check=False).stdout.strip() == "1"
+    status, queue = api(NODES[1], "queues/rideshare/syncQ")
+    assert status == 200 and queue["messages"] == 10
