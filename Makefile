@@ -10,9 +10,13 @@ export MOLECULE_GLOB := molecule/*/molecule.yml
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Tests and the local cloud never ask the EC2 instance metadata service for credentials.
 export AWS_EC2_METADATA_DISABLED := true
-# Scenarios `make test` runs, in order. Override to run a subset:
+# Scenarios `make test` runs, the longest first, MOLECULE_LANES at a time
+# (scripts/molecule_lanes.sh; each lane takes the next when one ends).
+# Override to run a subset, or one at a time:
 #   make test SCENARIOS=docker
-SCENARIOS ?= default docker swarm tiles stack citus messaging web monitoring
+#   make molecule MOLECULE_LANES=1
+SCENARIOS ?= default messaging web swarm citus stack tiles monitoring docker
+MOLECULE_LANES ?= 2
 
 .PHONY: help setup lint unit integration molecule test cluster cluster-down cloud-up cloud-down build benchmark clean
 
@@ -33,10 +37,11 @@ unit: setup ## Unit tests (pytest, moto in-process)
 	pytest -q tests/unit
 
 integration: setup ## Integration tests (moto server, the local cloud)
-	pytest -q tests/integration
+	@# One emulator per pytest worker; every test makes a cluster of its own.
+	pytest -q -n auto tests/integration
 
-molecule: setup ## Molecule scenarios named in SCENARIOS
-	@for s in $(SCENARIOS); do echo "=== molecule test -s $$s"; molecule test -s $$s; done
+molecule: setup ## Molecule scenarios named in SCENARIOS, MOLECULE_LANES at a time
+	./scripts/molecule_lanes.sh $(MOLECULE_LANES) $(SCENARIOS)
 
 test: lint unit integration molecule ## Everything CI runs: lint, unit, integration, Molecule scenarios
 

@@ -6,11 +6,16 @@ refused before anything changes; `site.yml --tags scale -e workers=3` is
 killed while the new node installs Docker, and scale.yml run again finishes
 it without touching the other nodes (no secret in its -vvv log); then
 scale.yml shrinks the workers back, draining the newest worker first: its
-swarm tasks move and no row is lost.
+swarm tasks move and no row is lost; upgrade.yml drains the one worker with
+a pending package upgrade (from a local apt repository) and touches no other
+node; a worker's container is removed, verify.yml names it, and site.yml,
+killed while the re-created node installs Docker and then run again, brings
+the cluster back to green.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -87,10 +92,34 @@ def swarm_nodes() -> dict[str, dict]:
     return {n["Description"]["Hostname"]: n for n in records}
 
 
-def probe_tasks() -> list[str]:
-    """'<node> <state>' of the probe service's tasks meant to run."""
-    out = sh(container(MANAGER), "docker service ps probe --filter desired-state=running --format '{{.Node}} {{.CurrentState}}'")
+def probe_tasks(service: str = "probe") -> list[str]:
+    """'<node> <state>' of a probe service's tasks meant to run."""
+    out = sh(container(MANAGER), f"docker service ps {service} --filter desired-state=running --format '{{{{.Node}}}} {{{{.CurrentState}}}}'")
     return out.stdout.splitlines()
+
+
+def busybox_image_on(hosts: list[str]) -> None:
+    """An image for probe services, made on each node from its own busybox (no registry here)."""
+    for host in hosts:
+        sh(container(host), "docker image inspect geostack/busybox:test >/dev/null 2>&1 || tar -C /usr/bin -c busybox"
+           " | docker import -c 'ENTRYPOINT [\"/busybox\"]' - geostack/busybox:test >/dev/null")
+
+
+def run_until_killed(args: list[str], marker: str, log: Path) -> str:
+    """Start ansible-playbook, SIGKILL its whole process group once `marker` is in its output; the output."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            ["ansible-playbook", "-i", str(INVENTORY), *args], stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True, env=dict(os.environ, ANSIBLE_NOCOLOR="1"),
+        )
+        try:
+            wait_for(lambda: marker in log.read_text() or proc.poll() is not None, timeout=900)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    output = log.read_text()
+    assert marker in output, output[-3000:]
+    return output
 
 
 def test_verify_is_green():
@@ -129,18 +158,8 @@ def test_bad_scale_input_is_refused_before_anything_changes(extra, named):
 
 def test_an_interrupted_scale_out_leaves_a_node_to_finish(tmp_path):
     """site.yml --tags scale, killed (SIGKILL, the whole process group) while the new node's Docker Engine installs."""
-    log = tmp_path / "interrupted.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            ["ansible-playbook", "-i", str(INVENTORY), "--tags", "scale", "-e", "workers=3", str(PROJECT / "site.yml")],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=dict(os.environ, ANSIBLE_NOCOLOR="1"),
-        )
-        try:
-            wait_for(lambda: "Install Docker Engine packages" in log.read_text() or proc.poll() is not None, timeout=900)
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert "Install Docker Engine packages" in log.read_text(), log.read_text()[-3000:]
+    run_until_killed(["--tags", "scale", "-e", "workers=3", str(PROJECT / "site.yml")], "Install Docker Engine packages",
+                     tmp_path / "interrupted.log")
     # The instance exists, but the node never reached the swarm.
     assert NEW_WORKER in hostvars()
     assert NEW_WORKER not in swarm_nodes()
@@ -176,9 +195,7 @@ def test_scale_in_drains_the_newest_worker_and_loses_nothing():
     rows = psql("SELECT count(*), md5(string_agg(v, ',' ORDER BY id)) FROM scale_probe")
     # Work: one probe task on each worker, the new one included.
     workers = [*WORKERS, NEW_WORKER]
-    for host in workers:
-        sh(container(host), "docker image inspect geostack/busybox:test >/dev/null 2>&1 || tar -C /usr/bin -c busybox"
-           " | docker import -c 'ENTRYPOINT [\"/busybox\"]' - geostack/busybox:test >/dev/null")
+    busybox_image_on(workers)
     sh(container(MANAGER), "docker service create -d --quiet --name probe --replicas 3 --replicas-max-per-node 2"
        " --no-resolve-image --constraint node.labels.typeNode==worker geostack/busybox:test sleep 3600")
     wait_for(lambda: len([t for t in probe_tasks() if "Running" in t]) == 3, timeout=90)
@@ -203,7 +220,59 @@ def test_scale_in_drains_the_newest_worker_and_loses_nothing():
     sh(container(MANAGER), "docker service rm probe")
 
 
-def test_a_lost_worker_is_reported_and_site_brings_the_cluster_back():
+PROBE = "geostack-upgrade-probe"
+
+
+def probe_repo(root: Path) -> Path:
+    """A flat apt repository holding PROBE 1.1; PROBE 1.0's package is left in root."""
+    repo = root / "repo"
+    repo.mkdir()
+    for version, into in (("1.0", root), ("1.1", repo)):
+        tree = root / f"tree-{version}"
+        (tree / "DEBIAN").mkdir(parents=True)
+        control = (f"Package: {PROBE}\nVersion: {version}\nArchitecture: all\n"
+                   "Maintainer: geostack.cluster tests <tests@geostack.invalid>\nDescription: what the upgrade test upgrades\n")
+        (tree / "DEBIAN" / "control").write_text(control)
+        deb = into / f"{PROBE}_{version}_all.deb"
+        subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(tree), str(deb)], check=True, capture_output=True)
+    data = deb.read_bytes()
+    (repo / "Packages").write_text(f"{control}Filename: ./{deb.name}\nSize: {len(data)}\nSHA256: {hashlib.sha256(data).hexdigest()}\n\n")
+    return repo
+
+
+def test_upgrade_drains_the_node_with_a_pending_upgrade_and_touches_no_other(tmp_path):
+    # One worker gets a package with a newer version in an apt repository.
+    target = container(WORKERS[0])
+    repo = probe_repo(tmp_path)
+    # (Into /srv: docker cp cannot write into the node's /tmp, a tmpfs.)
+    for source, dest in ((tmp_path / f"{PROBE}_1.0_all.deb", "/srv/"), (repo, "/srv/geostack-probe-repo")):
+        subprocess.run(["docker", "cp", str(source), f"{target}:{dest}"], check=True, capture_output=True)
+    sh(target, f"dpkg -i /srv/{PROBE}_1.0_all.deb >/dev/null"
+       " && echo 'deb [trusted=yes] file:/srv/geostack-probe-repo ./' > /etc/apt/sources.list.d/geostack-probe.list"
+       " && apt-get update -qq")
+    # Work: one task on each worker.
+    busybox_image_on(WORKERS)
+    sh(container(MANAGER), "docker service create -d --quiet --name upgrade-probe --replicas 2 --replicas-max-per-node 2"
+       " --no-resolve-image --constraint node.labels.typeNode==worker geostack/busybox:test sleep 3600")
+    wait_for(lambda: sorted(t.split()[0] for t in probe_tasks("upgrade-probe") if "Running" in t) == WORKERS, timeout=90)
+
+    rc, output, recap = play_text("playbooks/upgrade.yml")
+    assert rc == 0, output[-5000:]
+    assert recap[WORKERS[0]]["changed"] > 0
+    for host in (MANAGER, WORKERS[1], WEB):
+        assert recap[host]["changed"] == 0, (host, recap)
+    assert sh(target, f"dpkg-query -W -f '${{Version}}' {PROBE}").stdout == "1.1"
+    # The node was drained before its packages changed: its task moved to the
+    # other worker (and stays there), and the node is active again.
+    tasks = probe_tasks("upgrade-probe")
+    assert len(tasks) == 2 and all(t.split()[0] == WORKERS[1] and "Running" in t for t in tasks), tasks
+    assert swarm_nodes()[WORKERS[0]]["Spec"]["Availability"] == "active"
+    assert "checks are healthy." in output  # upgrade.yml ends with verify.yml
+    sh(container(MANAGER), "docker service rm upgrade-probe")
+    sh(target, f"rm -r /etc/apt/sources.list.d/geostack-probe.list /srv/geostack-probe-repo /srv/{PROBE}_1.0_all.deb")
+
+
+def test_a_lost_worker_is_reported_and_an_interrupted_site_run_brings_the_cluster_back(tmp_path):
     lost = WORKERS[1]
     gone = hostvars()[lost]["ansible_host"]
     subprocess.run(["docker", "rm", "-f", "-v", gone], check=True, capture_output=True)
@@ -219,9 +288,17 @@ def test_a_lost_worker_is_reported_and_site_brings_the_cluster_back():
     down = wait_for(unhealthy, timeout=180, step=5)
     assert f"prometheus {MANAGER} job node" in down.output and f"down: {lost}" in down.output, down.output[-3000:]
 
-    # site.yml re-provisions the instance's node, converges it, and prunes the lost swarm node.
-    rc, output, _ = play_text("site.yml", "-e", "swarm_prune_down_nodes=true")
+    # site.yml re-provisions the instance's node and converges it; killed
+    # while that node installs Docker, run again it finishes the node and
+    # prunes the lost swarm node.
+    prune = ["-e", "swarm_prune_down_nodes=true"]
+    run_until_killed([*prune, str(PROJECT / "site.yml")], "Install Docker Engine packages", tmp_path / "killed.log")
+    assert lost in hostvars()
+    rc, output, _ = play_text("site.yml", "-vvv", *prune)
     assert rc == 0, output[-5000:]
+    # A full converge at -vvv (the new node's swarm join, its database and
+    # RabbitMQ settings) prints no secret.
+    assert_no_secret(output)
     assert hostvars()[lost]["ansible_host"] == gone  # the same instance, on a new node
     records = json.loads(sh(container(MANAGER), "docker node inspect $(docker node ls -q)").stdout)
     assert [n["Status"]["State"] for n in records if n["Description"]["Hostname"] == lost] == ["ready"]

@@ -381,7 +381,8 @@ def test_a_config_change_restarts_the_members_one_at_a_time_and_keeps_the_data()
         for n in range(10):
             channel.basic_publish("", "syncQ", f"sync-{n}".encode(), pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent))
     before = {(node, unit): started_at(node, unit) for node in NODES for unit in ("zookeeper", "rabbitmq-server")}
-    changed = {"zookeeper_max_client_connections": 61, "rabbitmq_config": {"heartbeat": 45}}
+    # Also: metrics off, so the metrics writer and its units go.
+    changed = {"zookeeper_max_client_connections": 61, "rabbitmq_config": {"heartbeat": 45}, "zookeeper_metrics_textfile_dir": ""}
     run = run_playbook("converge.yml", extra_vars=changed)
     assert run.rc == 0, run.failures
     after = {key: started_at(*key) for key in before}
@@ -394,5 +395,8 @@ def test_a_config_change_restarts_the_members_one_at_a_time_and_keeps_the_data()
     assert running_nodes(NODES[2]) == [f"rabbit@{n}" for n in NODES]
     assert sh(NODES[0], "grep -c '^heartbeat = 45' /etc/rabbitmq/rabbitmq.conf", check=False).stdout.strip() == "1"
     assert sh(NODES[0], "grep -c '^maxClientCnxns=61' /etc/zookeeper/geostack/zoo.cfg", check=False).stdout.strip() == "1"
+    for node in NODES:  # the metrics timer and its writer are gone
+        assert sh(node, "systemctl show -p LoadState --value geostack-zookeeper-metrics.timer").stdout.strip() == "not-found"
+        assert sh(node, "test -e /usr/local/sbin/geostack-zookeeper-metrics", check=False).returncode == 1
     status, queue = api(NODES[1], "queues/rideshare/syncQ")
     assert status == 200 and queue["messages"] == 10
