@@ -15,6 +15,7 @@ the cluster back to green.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -105,8 +106,28 @@ def busybox_image_on(hosts: list[str]) -> None:
            " | docker import -c 'ENTRYPOINT [\"/busybox\"]' - geostack/busybox:test >/dev/null")
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below pid, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        found += (new := children.get(todo.pop(), []))
+        todo += new
+    return found
+
+
 def run_until_killed(args: list[str], marker: str, log: Path) -> str:
-    """Start ansible-playbook, SIGKILL its whole process group once `marker` is in its output; the output."""
+    """Start ansible-playbook, SIGKILL it and every process below it once `marker` is in its output; the output.
+
+    Ansible's workers run in sessions of their own, so killing the process
+    group alone would leave them running: the whole tree goes, as with a
+    controller that died."""
     with log.open("w") as out:
         proc = subprocess.Popen(
             ["ansible-playbook", "-i", str(INVENTORY), *args], stdout=out, stderr=subprocess.STDOUT,
@@ -115,7 +136,11 @@ def run_until_killed(args: list[str], marker: str, log: Path) -> str:
         try:
             wait_for(lambda: marker in log.read_text() or proc.poll() is not None, timeout=900)
         finally:
+            tree = descendants(proc.pid)
             os.killpg(proc.pid, signal.SIGKILL)
+            for pid in tree:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             proc.wait()
     output = log.read_text()
     assert marker in output, output[-3000:]
