@@ -273,10 +273,16 @@ def test_a_member_leaves_only_with_a_quorum_left_and_a_fresh_node_rejoins():
     sh(NODES[1], "systemctl stop rabbitmq-server zookeeper")
     try:
         assert wait_for(lambda: running_nodes(NODES[0]) == [f"rabbit@{n}" for n in (NODES[0], leaving)], timeout=60)
-        for tag, message in (("rabbitmq", "quorum queues need more than 1"), ("zookeeper", "it needs more than 1")):
+        # RabbitMQ: with a member down, a survivor's cluster_status sometimes fails for
+        # over 30 s (seen under load); the refusal then names that instead of the count.
+        for tag, messages in (
+            ("rabbitmq", ("quorum queues need more than 1", "could not read the cluster")),
+            ("zookeeper", ("it needs more than 1",)),
+        ):
             run = run_playbook("remove.yml", "--tags", tag, extra_vars={"leaving": leaving})
             assert run.rc != 0 and run.total("changed") == 0, run.output
-            assert message in reasons_of(run) and "Nothing was changed" in reasons_of(run), reasons_of(run)
+            reasons = reasons_of(run)
+            assert any(m in reasons for m in messages) and "Nothing was changed" in reasons, reasons
         assert running_nodes(NODES[0]) == [f"rabbit@{n}" for n in (NODES[0], leaving)]  # still a member
         assert zk_mode(leaving) in ("leader", "follower")
     finally:
@@ -306,7 +312,9 @@ def test_a_member_leaves_only_with_a_quorum_left_and_a_fresh_node_rejoins():
     assert running_nodes(NODES[0]) == running_nodes(leaving) == [f"rabbit@{n}" for n in NODES]
     assert sorted(zk_mode(node) for node in NODES) == ["follower", "follower", "leader"]
     assert api(leaving, "queues/rideshare")[0] == 200
-    assert api(NODES[0], "queues/rideshare/responseQ")[1]["messages"] == 50
+    _, queue = api(NODES[0], "queues/rideshare/responseQ")
+    # The queue grew back onto the returned member (else a rolling restart would wait forever for quorum + 1).
+    assert queue["messages"] == 50 and sorted(queue["members"]) == [f"rabbit@{n}" for n in NODES]
     again = run_playbook("converge.yml")
     assert again.rc == 0 and again.total("changed") == 0, again.output
 
