@@ -411,8 +411,9 @@ def test_a_config_change_restarts_the_members_one_at_a_time_and_keeps_the_data()
     assert running_nodes(NODES[2]) == [f"rabbit@{n}" for n in NODES]
     assert sh(NODES[0], "grep -c '^heartbeat = 45' /etc/rabbitmq/rabbitmq.conf", check=False).stdout.strip() == "1"
     assert sh(NODES[0], "grep -c '^maxClientCnxns=61' /etc/zookeeper/geostack/zoo.cfg", check=False).stdout.strip() == "1"
-    for node in NODES:  # the metrics timer and its writer are gone
+    for node in NODES:  # the metrics timer, its writer and its last metrics are gone
         assert sh(node, "systemctl show -p LoadState --value geostack-zookeeper-metrics.timer").stdout.strip() == "not-found"
         assert sh(node, "test -e /usr/local/sbin/geostack-zookeeper-metrics", check=False).returncode == 1
+        assert sh(node, "test -e /var/lib/prometheus/node-exporter/zookeeper.prom", check=False).returncode == 1
     status, queue = api(NODES[1], "queues/rideshare/syncQ")
     assert status == 200 and queue["messages"] == 10
