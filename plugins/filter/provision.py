@@ -121,6 +121,51 @@ def security_group_rules(rules, cluster, admin_cidr):
     return out
 
 
+def security_group_specs(groups, cluster, admin_cidr, web_extra_ports=()):
+    """The role's security group table as geostack.cluster.ec2_security_groups' groups (the web group gets the extra ports)."""
+    specs = []
+    for group in groups:
+        rules = list(group["rules"])
+        if group["suffix"] == "web" and web_extra_ports:
+            rules.append({"proto": "tcp", "ports": list(web_extra_ports), "world": True, "desc": "extra web ports"})
+        specs.append(
+            {
+                "name": f"{cluster}-{group['suffix']}",
+                "description": f"geostack {cluster}: {group['description']}",
+                "rules": security_group_rules(rules, cluster, admin_cidr),
+            }
+        )
+    return specs
+
+
+def provision_network(cluster_info, vpc_cidr, subnet_cidr):
+    """Whether ec2_cluster_info's read shows the cluster's network complete: the VPC, its public subnet, an attached
+    internet gateway, and a route table that sends the subnet's default route through it. Also vpc_id, subnet_id and
+    what is missing."""
+    info = cluster_info or {}
+    vpc = info.get("vpc") or {}
+    missing = []
+    if vpc.get("cidr_block") != vpc_cidr:
+        missing.append(f"VPC {vpc_cidr}")
+    subnet = next((s for s in info.get("subnets") or [] if s.get("cidr_block") == subnet_cidr), {})
+    if not subnet.get("map_public_ip_on_launch"):
+        missing.append(f"public subnet {subnet_cidr}")
+    gateways = [
+        g["internet_gateway_id"] for g in info.get("internet_gateways") or []
+        if any(a.get("vpc_id") == vpc.get("vpc_id") for a in g.get("attachments") or [])
+    ]
+    if not gateways:
+        missing.append("internet gateway")
+    routed = any(
+        any(a.get("subnet_id") == subnet.get("subnet_id") for a in table.get("associations") or [])
+        and any(r.get("destination_cidr_block") == "0.0.0.0/0" and r.get("gateway_id") in gateways for r in table.get("routes") or [])
+        for table in info.get("route_tables") or []
+    )
+    if not routed:
+        missing.append("default route of the subnet through the gateway")
+    return {"complete": not missing, "vpc_id": vpc.get("vpc_id", ""), "subnet_id": subnet.get("subnet_id", ""), "missing": missing}
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -129,4 +174,6 @@ class FilterModule:
             "provision_plan": provision_plan,
             "provision_renames": provision_renames,
             "security_group_rules": security_group_rules,
+            "security_group_specs": security_group_specs,
+            "provision_network": provision_network,
         }

@@ -33,7 +33,7 @@ APP = ("rideshare", VARS["rabbitmq_users"][0]["password"])
 QUEUES = ["readQ", "writeQ", "syncQ", "responseQ"]
 SECRETS = [VARS["rabbitmq_erlang_cookie"], ADMIN[1], APP[1]]
 
-testinfra_hosts = [f"ansible://{NODES[0]}"]
+testinfra_hosts = [f"docker://{NODES[0]}"]
 
 
 def api(node: str, path: str, auth: tuple[str, str] = ADMIN) -> tuple[int, object]:
@@ -329,7 +329,7 @@ def test_a_member_leaves_only_with_a_quorum_left_and_a_fresh_node_rejoins():
 
 
 def inventory(zookeeper: list[str], host_vars: dict | None = None) -> Path:
-    hosts = {node: {"ansible_connection": "community.docker.docker", **(host_vars or {}).get(node, {})} for node in NODES}
+    hosts = {node: {"ansible_connection": "community.docker.docker_api", **(host_vars or {}).get(node, {})} for node in NODES}
     data = {
         "all": {
             "hosts": hosts,

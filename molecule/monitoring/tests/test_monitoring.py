@@ -23,7 +23,7 @@ MONITORED = [f"geostack-mon-{n}" for n in (1, 2, 3)]
 SPARE = "geostack-mon-4"
 SERVER = MONITORED[0]
 
-testinfra_hosts = [f"ansible://{SERVER}"]
+testinfra_hosts = [f"docker://{SERVER}"]
 
 
 def api(path: str, **params) -> dict:

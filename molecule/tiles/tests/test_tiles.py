@@ -16,7 +16,7 @@ BACKUP_DIR = "/srv/geostack/tiles-backup/geostack-tiles-1"
 SERVER = "geostack-tiles-1"
 BACKUP = "geostack-tiles-2"
 
-testinfra_hosts = [f"ansible://{SERVER}"]
+testinfra_hosts = [f"docker://{SERVER}"]
 
 
 

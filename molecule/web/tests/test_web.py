@@ -28,7 +28,7 @@ VARS = yaml.safe_load((SCENARIO / "vars" / "converge.yml").read_text())
 SECRET = VARS["web_apps"][0]["env"]["USERS_SECRET_KEY"]
 REPO = "/srv/repos/rides"
 
-testinfra_hosts = [f"ansible://{NODE}"]
+testinfra_hosts = [f"docker://{NODE}"]
 
 
 @pytest.fixture(scope="module")
