@@ -31,3 +31,17 @@ def wait_for(predicate, timeout: float = 60, step: float = 1):
             return value
         time.sleep(step)
     raise AssertionError(f"not true within {timeout} s: {predicate.__doc__ or predicate}")
+
+
+def scenario_hosts() -> list[str]:
+    """testinfra hosts for every platform of the running Molecule scenario, reached with `docker exec`.
+
+    (The scenarios' Ansible inventory uses the Docker API connection, which
+    testinfra's ansible backend does not know.)"""
+    import os
+    from pathlib import Path
+
+    import yaml
+
+    spec = yaml.safe_load((Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "molecule.yml").read_text())
+    return [f"docker://{platform['name']}" for platform in spec.get("platforms") or []]

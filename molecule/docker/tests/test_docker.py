@@ -5,7 +5,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from nodes import scenario_hosts
 from playbook_runner import run_playbook
+
+testinfra_hosts = scenario_hosts()
 
 SCENARIO_VARS = yaml.safe_load((Path(__file__).parents[1] / "vars" / "converge.yml").read_text())
 ROLE = Path(__file__).parents[3] / "roles" / "docker"

@@ -4,7 +4,10 @@ every node, reaches its replica counts with its placement honoured."""
 import json
 import subprocess
 
+from nodes import scenario_hosts
 from playbook_runner import run_playbook
+
+testinfra_hosts = scenario_hosts()
 
 MANAGER = "geostack-stack-1"
 LABEL = {"geostack-stack-1": "master", "geostack-stack-2": "worker", "geostack-stack-3": "master-web"}

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from nodes import scenario_hosts
 from playbook_runner import run_playbook
+
+testinfra_hosts = scenario_hosts()
 
 SCENARIO = Path(__file__).parents[1]
 MANAGERS = {"geostack-swarm-1", "geostack-swarm-2", "geostack-swarm-3"}
