@@ -52,6 +52,25 @@ def prometheus_targets(hosts, hostvars, port, groups=None, layer_groups=(), addr
     return result
 
 
+def prometheus_target_files(jobs, sd_dir, hostvars, groups, layer_groups=(), address_var="geostack_private_address"):
+    """One file_sd file per scrape job ({name: {group, port}}), as geostack.cluster.files entries (YAML, root:prometheus 0644)."""
+    from ansible.plugins.filter.core import to_nice_yaml  # pylint: disable=import-outside-toplevel
+
+    files = []
+    for name, job in sorted((jobs or {}).items()):
+        targets = prometheus_targets(groups.get(job["group"], []), hostvars, job["port"], groups, layer_groups, address_var)
+        files.append(
+            {
+                "dest": f"{sd_dir}/{name}.yml",
+                "content": to_nice_yaml(targets, indent=2),
+                "owner": "root",
+                "group": "prometheus",
+                "mode": "0644",
+            }
+        )
+    return files
+
+
 class FilterModule:
     def filters(self):
-        return {"bcrypt_hash": bcrypt_hash, "prometheus_targets": prometheus_targets}
+        return {"bcrypt_hash": bcrypt_hash, "prometheus_targets": prometheus_targets, "prometheus_target_files": prometheus_target_files}
