@@ -38,7 +38,7 @@ class ActionModule(NodeAction):
         todo, reports, diffs = [], [], []
         for item in files:
             reasons = file_drift(item, current.get(item["dest"]))
-            if not reasons or item.get("exists_only"):
+            if not reasons or item.get("exists_only") or item.get("read_only"):
                 continue
             entry = {key: item[key] for key in _WRITE_KEYS if item.get(key) is not None}
             if item["state"] == "file":

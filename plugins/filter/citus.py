@@ -4,7 +4,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import ipaddress
+import json
 import re
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -154,9 +158,122 @@ def invalid_cidrs(cidrs):
     return bad
 
 
+def postgres_password_matches(password, stored, user=""):
+    """Whether PostgreSQL's stored password (pg_authid.rolpassword: SCRAM-SHA-256 or md5) is `password`."""
+    if not stored or password is None:
+        return False
+    password = str(password)
+    if stored.startswith("md5"):
+        return stored[3:] == hashlib.md5((password + user).encode()).hexdigest()
+    match = re.match(r"^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$", stored)
+    if not match:
+        return False
+    iterations, salt, stored_key = int(match[1]), base64.b64decode(match[2]), base64.b64decode(match[3])
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    return hmac.compare_digest(hashlib.sha256(client_key).digest(), stored_key)
+
+
+def _literal(value):
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def citus_probe_sql(wanted):
+    """Two read-only queries, each returning one JSON object: `server` (as postgres, database postgres) and
+    `database` (in the app database), for citus_drift."""
+    names = "ARRAY[" + ",".join(_literal(n) for n in wanted["managed_settings"]) + "]::text[]"
+    roles = "ARRAY[" + ",".join(_literal(r) for r in ["postgres", wanted["app_user"], wanted.get("exporter_role") or "postgres"]) + "]"
+    server = (
+        "SELECT json_build_object("
+        "'pending', coalesce((SELECT json_agg(name ORDER BY name) FROM pg_settings WHERE pending_restart), '[]'),"
+        f"'shadowed', coalesce((SELECT json_agg(name ORDER BY name) FROM pg_settings WHERE name = ANY({names})"
+        f" AND coalesce(sourcefile, '') <> {_literal(wanted['conf_file'])}), '[]'),"
+        "'roles', coalesce((SELECT json_object_agg(rolname, json_build_object('login', rolcanlogin, 'password', rolpassword))"
+        f" FROM pg_authid WHERE rolname = ANY({roles})), '{{}}'),"
+        "'monitor', (SELECT count(*) > 0 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member"
+        f" JOIN pg_roles g ON g.oid = m.roleid WHERE r.rolname = {_literal(wanted.get('exporter_role') or '')} AND g.rolname = 'pg_monitor'),"
+        "'database', (SELECT json_build_object('owner', pg_get_userbyid(datdba), 'encoding', pg_encoding_to_char(encoding))"
+        f" FROM pg_database WHERE datname = {_literal(wanted['database'])}))"
+    )
+    parts = ["'extensions', coalesce((SELECT json_agg(extname ORDER BY extname) FROM pg_extension), '[]')"]
+    if wanted.get("coordinator"):
+        tables = ",".join(
+            f"json_build_object('name', {_literal(t['name'])}, 'present', to_regclass({_literal(t['name'])}) IS NOT NULL"
+            + (f", 'distributed', (SELECT count(*) > 0 FROM pg_dist_partition WHERE logicalrelid = to_regclass({_literal(t['name'])}))"
+               if wanted.get("citus") else "")
+            + ")"
+            for t in wanted.get("tables", [])
+        )
+        parts.append(f"'tables', json_build_array({tables})")
+        if wanted.get("citus"):
+            parts.append("'nodes', coalesce((SELECT json_agg(json_build_object('name', nodename, 'port', nodeport, 'group', groupid,"
+                         " 'active', isactive) ORDER BY nodeid) FROM pg_dist_node), '[]')")
+        if wanted.get("demo_table"):
+            table = _literal(wanted["demo_table"])
+            parts.append(f"'demo_rows', CASE WHEN to_regclass({table}) IS NULL THEN -1 ELSE (xpath('/row/n/text()', query_to_xml("
+                         f"format('SELECT count(*) AS n FROM %s', to_regclass({table})), false, true, '')))[1]::text::bigint END")
+    return {"server": server, "database": "SELECT json_build_object(" + ", ".join(parts) + ")"}
+
+
+def _json_answer(answer):
+    if not isinstance(answer, dict) or answer.get("rc") != 0:
+        return None
+    try:
+        return json.loads(answer.get("stdout") or "")
+    except ValueError:
+        return None
+
+
+def citus_drift(answers, wanted):
+    """What the citus role would change on a node, from the two queries of citus_probe_sql (node_state's commands
+    `server` and `database`); empty when nothing."""
+    server, database = _json_answer(answers.get("server")), _json_answer(answers.get("database"))
+    if server is None:
+        return ["PostgreSQL could not be read"]
+    drift = [f"{name} waits for a restart" for name in server.get("pending") or []]
+    drift += [f"{name} is set outside geostack.conf" for name in server.get("shadowed") or []]
+    roles = server.get("roles") or {}
+    for user, password in (("postgres", wanted["postgres_password"]), (wanted["app_user"], wanted["app_password"])):
+        role = roles.get(user)
+        if role is None or not role.get("login"):
+            drift.append(f"role {user} is missing or cannot log in")
+        elif not postgres_password_matches(password, role.get("password"), user):
+            drift.append(f"role {user} has another password")
+    if wanted.get("exporter_role"):
+        if not (roles.get(wanted["exporter_role"]) or {}).get("login"):
+            drift.append(f"role {wanted['exporter_role']} is missing or cannot log in")
+        if not server.get("monitor"):
+            drift.append(f"role {wanted['exporter_role']} is not in pg_monitor")
+    if not server.get("database") or server["database"].get("owner") != wanted["app_user"]:
+        return [*drift, f"database {wanted['database']} is missing or not owned by {wanted['app_user']}"]
+    if database is None:
+        return [*drift, f"database {wanted['database']} could not be read"]
+    drift += [f"extension {e} is missing" for e in wanted.get("extensions", []) if e not in (database.get("extensions") or [])]
+    if not wanted.get("coordinator"):
+        return drift
+    for table in database.get("tables") or []:
+        if not table.get("present"):
+            drift.append(f"table {table['name']} is missing")
+        elif wanted.get("citus") and not table.get("distributed"):
+            drift.append(f"table {table['name']} is not distributed")
+    if wanted.get("citus"):
+        nodes = database.get("nodes") or []
+        coordinator = [n for n in nodes if n.get("group") == 0]
+        if not coordinator or coordinator[0].get("name") != wanted["address"] or coordinator[0].get("port") != int(wanted["port"]):
+            drift.append("the coordinator's host is not set to its private address")
+        active = {n["name"] for n in nodes if n.get("group") != 0 and n.get("port") == int(wanted["port"]) and n.get("active")}
+        drift += [f"worker {w} is not an active node" for w in wanted.get("workers", []) if w not in active]
+    if wanted.get("demo_table") and (database.get("demo_rows") or 0) <= 0:
+        drift.append(f"table {wanted['demo_table']} has no demo rows")
+    return drift
+
+
 class FilterModule:
     def filters(self):
         return {
+            "postgres_password_matches": postgres_password_matches,
+            "citus_probe_sql": citus_probe_sql,
+            "citus_drift": citus_drift,
             "citus_ddl_columns": citus_ddl_columns,
             "citus_table_errors": citus_table_errors,
             "password_errors": password_errors,

@@ -81,6 +81,26 @@ def swarm_state(host_results, order=None):
     return {"hosts": hosts, "live_managers": live, "cluster_ids": cluster_ids}
 
 
+def swarm_node_changes(nodes, node_id, role, labels, labels_state="merge", labels_to_remove=()):
+    """What docker_node would change on one swarm node (its record in docker_swarm_info's nodes): [] when nothing.
+
+    The role (manager or worker), labels to add or change, and labels to
+    remove (with labels_state replace, every label not in `labels`).
+    """
+    node = next((n for n in nodes or [] if n.get("ID") == node_id), None)
+    if node is None:
+        return [f"node {node_id or '(no id)'} is not in the swarm's node list"]
+    spec = node.get("Spec") or {}
+    have = spec.get("Labels") or {}
+    changes = []
+    if spec.get("Role") != role:
+        changes.append(f"role {spec.get('Role')} (want {role})")
+    changes += [f"label {k}={have.get(k)} (want {v})" for k, v in sorted((labels or {}).items()) if have.get(k) != str(v)]
+    extra = set(labels_to_remove or ()) | (set(have) - set(labels or {}) if labels_state == "replace" else set())
+    changes += [f"label {k} is set (want it removed)" for k in sorted(extra & set(have))]
+    return changes
+
+
 def cidrs_containing(cidrs, addresses):
     """The entries of cidrs that contain any of addresses (strings)."""
     try:
@@ -94,6 +114,7 @@ def cidrs_containing(cidrs, addresses):
 class FilterModule:
     def filters(self):
         return {
+            "swarm_node_changes": swarm_node_changes,
             "swarm_removal_blocker": swarm_removal_blocker,
             "cidrs_containing": cidrs_containing,
             "swarm_state": swarm_state,

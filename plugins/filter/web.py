@@ -5,6 +5,7 @@ derive each app's source type and each route's health check."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from urllib.parse import urlparse
 
@@ -33,6 +34,42 @@ def web_source_type(app):
     if source.startswith(("git@", "git://", "git+")) or source.endswith(".git") or app.get("version"):
         return "git"
     return "dir"
+
+
+def web_app_paths(app, web_root, conf_dir):
+    """Where one app lives on a node: name, type, base, user, unit, conf, requirements, subdir and url (a URL source)."""
+    name = app["name"]
+    return {
+        "name": name,
+        "type": web_source_type(app),
+        "base": f"{web_root}/{name}",
+        "user": f"web-{name}",
+        "unit": f"geostack-web-{name}",
+        "conf": f"{conf_dir}/{name}.conf.py",
+        "requirements": app.get("requirements", "requirements.txt"),
+        "subdir": app.get("subdir", ""),
+        "url": bool(re.match(r"^https?://", str(app.get("source") or ""))),
+    }
+
+
+def web_venv_id(requirements_checksum, gunicorn_version, python_version):
+    """The name of an app's virtualenv: it changes with its requirements, gunicorn and Python, not with its code."""
+    key = " ".join([requirements_checksum or "none", str(gunicorn_version), str(python_version)])
+    return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+def web_venv_drift(apps, files, gunicorn_version, python_version):
+    """Apps whose venv link (read by node_state) does not point to the virtualenv of their release's requirements."""
+    drift = []
+    for app in apps:
+        requirements = files.get(app["requirements"], {}) if app.get("requirements") else {"checksum": None}
+        if app.get("requirements") and not requirements.get("checksum"):
+            drift.append(f"app {app['name']}: its release has no {app['requirements']} yet")
+            continue
+        venv = f"{app['venv_link'].rsplit('/', 1)[0]}/venvs/{web_venv_id(requirements.get('checksum'), gunicorn_version, python_version)}"
+        if files.get(app["venv_link"], {}).get("target") != venv:
+            drift.append(f"app {app['name']}: venv does not point to {venv}")
+    return drift
 
 
 def _app_errors(i, app):
@@ -188,4 +225,7 @@ class FilterModule:
             "web_route_checks": web_route_checks,
             "web_probe_failures": web_probe_failures,
             "web_source_type": web_source_type,
+            "web_app_paths": web_app_paths,
+            "web_venv_id": web_venv_id,
+            "web_venv_drift": web_venv_drift,
         }

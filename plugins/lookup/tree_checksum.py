@@ -7,15 +7,16 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: tree_checksum
 version_added: 0.1.0
-short_description: sha256 of a directory tree's content on the controller
+short_description: sha256 of a directory tree's (or a file's) content on the controller
 description:
   - Hashes every file's relative path, executable bit and content, in sorted order, so the same tree always gives the same
     value and any change to a file, a name or a mode gives another.
+  - For a file (an archive), the sha256 of its content.
   - Skips C(.git), C(__pycache__), C(*.pyc) and C(.venv), which do not belong to a deployed release.
   - Relative paths are searched like C(ansible.builtin.copy)'s src (the role's and the playbook's C(files/) folders).
 options:
   _terms:
-    description: Directories on the controller.
+    description: Directories (or files) on the controller.
     required: true
     type: list
     elements: path
@@ -61,7 +62,11 @@ class LookupModule(LookupBase):
         results = []
         for term in terms:
             path = self.find_file_in_search_path(variables, "files", term, ignore_missing=True)
+            if path and os.path.isfile(path):
+                with open(path, "rb") as handle:
+                    results.append(hashlib.file_digest(handle, "sha256").hexdigest())
+                continue
             if not path or not os.path.isdir(path):
-                raise AnsibleLookupError(f"tree_checksum: {term} is not a directory on the controller")
+                raise AnsibleLookupError(f"tree_checksum: {term} is not a directory or a file on the controller")
             results.append(tree_checksum(path))
         return results

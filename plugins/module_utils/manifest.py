@@ -14,6 +14,7 @@ A file entry (a "manifest" entry) is a dict:
            actions turn either into `checksum` (SHA-1) before the node is asked
   exists_only  for a file written by something else (a generated key): only
            its existence, owner, group and mode count
+  read_only  read the path (for the caller to compare), never a difference
   owner, group, mode   ("0644"; octal only)
   src      for a link: its target
   validate for a file: a command run on the new file before it replaces the old (%s)
@@ -33,7 +34,7 @@ class ManifestError(ValueError):
 
 
 def sha1(data: bytes) -> str:
-    return hashlib.sha1(data).hexdigest()  # noqa: S324 - the checksum Ansible's copy and stat use
+    return hashlib.sha1(data).hexdigest()
 
 
 def normalize_file(entry, index: int = 0) -> dict:
@@ -64,6 +65,8 @@ def normalize_file(entry, index: int = 0) -> dict:
 def file_drift(item: dict, current: dict | None) -> list[str]:
     """Why the node's file differs from the entry; [] when it matches."""
     dest, state = item["dest"], item["state"]
+    if item.get("read_only"):
+        return []
     current = current or {"exists": False}
     if state == "absent":
         return [f"{dest} exists (want absent)"] if current.get("exists") else []

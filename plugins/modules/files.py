@@ -123,7 +123,7 @@ def _attrs(path, entry, follow=True):
 
 def _validate(command, path):
     argv = command.replace("%s", path) if "%s" in command else f"{command} {path}"
-    proc = subprocess.run(argv, shell=True, capture_output=True, text=True, check=False)  # noqa: S602 - the role's own check command
+    proc = subprocess.run(argv, shell=True, capture_output=True, text=True, check=False)
     return proc.returncode, (proc.stderr or proc.stdout).strip()
 
 

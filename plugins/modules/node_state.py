@@ -147,11 +147,15 @@ packages:
   returned: always
   type: dict
 services:
-  description: Per unit, C(load) (loaded, not-found...), C(active) (active, inactive, failed...) and C(enabled) (enabled, disabled, static...).
+  description:
+    - Per unit, C(load) (loaded, not-found...), C(active) (active, inactive, failed...) and C(enabled)
+      (enabled, disabled, static...).
   returned: always
   type: dict
 files:
-  description: Per path, C(exists), C(type) (file, directory, link, other), C(owner), C(group), C(mode) (4 octal digits), C(checksum) (SHA-1 of a regular file) and C(target) (of a link).
+  description:
+    - Per path, C(exists), C(type) (file, directory, link, other), C(owner), C(group), C(mode) (4 octal digits),
+      C(checksum) (SHA-1 of a regular file) and C(target) (of a link).
   returned: always
   type: dict
 users:
@@ -210,7 +214,7 @@ def _packages(names):
         capture_output=True, text=True, check=False,
     )
     for line in proc.stdout.splitlines():
-        name, status, version = (line.split("\t") + ["", ""])[:3]
+        name, status, version = ([*line.split("\t"), "", ""])[:3]
         if name in found and status.startswith("ii"):
             found[name] = version
     return found
@@ -237,7 +241,7 @@ def _services(names):
 
 
 def _sha1(path):
-    digest = hashlib.sha1()  # noqa: S324 - the same checksum Ansible's copy and stat use
+    digest = hashlib.sha1()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
@@ -332,7 +336,7 @@ def _request(spec):
             conn.close()
         else:
             request = urllib.request.Request(spec["url"], headers=headers)
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - URLs the role names, on the node
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 status, body = response.status, response.read()
     except urllib.error.HTTPError as error:
         status, body = error.code, error.read()

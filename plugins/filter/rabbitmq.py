@@ -1,0 +1,124 @@
+# Copyright (c) 2026, geostack.cluster maintainers
+# Apache License 2.0 (see galaxy.yml)
+"""What the rabbitmq role would change, from one read of the management API (no Erlang VM started)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from ansible.errors import AnsibleFilterError
+
+_HASHES = {
+    "rabbit_password_hashing_sha256": hashlib.sha256,
+    "rabbit_password_hashing_sha512": hashlib.sha512,
+    "rabbit_password_hashing_md5": hashlib.md5,
+}
+
+
+def rabbitmq_password_matches(password, password_hash, algorithm="rabbit_password_hashing_sha256"):
+    """Whether `password` is the one RabbitMQ stored: base64(salt[4] + H(salt + password))."""
+    digest = _HASHES.get(algorithm or "rabbit_password_hashing_sha256")
+    if digest is None or not password_hash:
+        return False
+    try:
+        raw = base64.b64decode(password_hash)
+    except (ValueError, TypeError):
+        return False
+    salt, stored = raw[:4], raw[4:]
+    return digest(salt + str(password).encode()).digest() == stored
+
+
+def _tags(value):
+    if isinstance(value, str):
+        return sorted(t for t in value.split(",") if t)
+    return sorted(value or [])
+
+
+def rabbitmq_drift(api, wanted):
+    """Differences between the management API's answers and what the role wants; empty when none.
+
+    api: geostack.cluster.node_state's http answers {nodes: /api/nodes, definitions: /api/definitions,
+    queues: /api/queues (name, vhost, type, members)}, each {status, json}. wanted: {nodes: [rabbit@host], plugins, admin_user, admin_password,
+    users: rabbitmq_users, vhosts, queues: rabbitmq_queues, policies: rabbitmq_policies}.
+    """
+    if not isinstance(api, dict) or not isinstance(wanted, dict):
+        raise AnsibleFilterError("rabbitmq_drift needs the API's answers and the wanted state as dicts")
+    drift = []
+    answers = {}
+    for name in ("nodes", "definitions", "queues"):
+        answer = api.get(name) or {}
+        if answer.get("status") != 200 or "json" not in answer:
+            return [f"the management API's {name} could not be read ({answer.get('status', 'not asked')} {answer.get('error', '')})".rstrip()]
+        answers[name] = answer["json"]
+    nodes, definitions, queues = answers["nodes"], answers["definitions"], answers["queues"]
+
+    running = {n.get("name"): n for n in nodes if n.get("running")}
+    for name in wanted.get("nodes", []):
+        node = running.get(name)
+        if node is None:
+            drift.append(f"{name} is not a running member")
+            continue
+        missing = sorted(set(wanted.get("plugins", [])) - set(node.get("enabled_plugins") or []))
+        if "enabled_plugins" in node and missing:
+            drift.append(f"{name} lacks plugins {', '.join(missing)}")
+
+    vhosts = {v["name"] for v in definitions.get("vhosts", [])}
+    drift += [f"vhost {v} is missing" for v in wanted.get("vhosts", []) if v not in vhosts]
+
+    users = {u["name"]: u for u in definitions.get("users", [])}
+    permissions = {(p["user"], p["vhost"]): p for p in definitions.get("permissions", [])}
+    if "guest" in users:
+        drift.append("user guest exists")
+    admin = wanted.get("admin_user")
+    want_users = [{"name": admin, "password": wanted.get("admin_password"), "tags": ["administrator"],
+                   "perms": [(v, ".*", ".*", ".*") for v in ["/", *list(wanted.get("vhosts", []))]]}]
+    for user in wanted.get("users", []):
+        want_users.append({"name": user["name"], "password": user.get("password"), "tags": list(user.get("tags") or []),
+                           "perms": [(user.get("vhost", "/"), user.get("configure_priv", "^$"), user.get("write_priv", ".*"),
+                                      user.get("read_priv", ".*"))]})
+    for user in want_users:
+        have = users.get(user["name"])
+        if have is None:
+            drift.append(f"user {user['name']} is missing")
+            continue
+        if not rabbitmq_password_matches(user["password"], have.get("password_hash"), have.get("hashing_algorithm")):
+            drift.append(f"user {user['name']} has another password")
+        if _tags(have.get("tags")) != sorted(user["tags"]):
+            drift.append(f"user {user['name']} has tags {_tags(have.get('tags'))} (want {sorted(user['tags'])})")
+        for vhost, configure, write, read in user["perms"]:
+            perm = permissions.get((user["name"], vhost))
+            if perm is None or (perm.get("configure"), perm.get("write"), perm.get("read")) != (configure, write, read):
+                drift.append(f"user {user['name']} has other permissions on vhost {vhost}")
+
+    declared = {(q["vhost"], q["name"]): q for q in definitions.get("queues", [])}
+    for queue in wanted.get("queues", []):
+        key = (queue.get("vhost", "/"), queue["name"])
+        have = declared.get(key)
+        if have is None:
+            drift.append(f"queue {key[0]}/{key[1]} is missing")
+            continue
+        args = dict(queue.get("arguments") or {}, **{"x-queue-type": queue.get("type", "quorum")})
+        have_args = have.get("arguments") or {}
+        if have.get("durable") != queue.get("durable", True) or any(have_args.get(k) != v for k, v in args.items()):
+            drift.append(f"queue {key[0]}/{key[1]} has other properties")
+
+    members = set(wanted.get("nodes", []))
+    for queue in queues:
+        if queue.get("type") == "quorum" and "members" in queue and not members <= set(queue.get("members") or []):
+            drift.append(f"quorum queue {queue.get('vhost')}/{queue.get('name')} has no replica on "
+                         f"{', '.join(sorted(members - set(queue.get('members') or [])))}")
+
+    policies = {(p["vhost"], p["name"]): p for p in definitions.get("policies", [])}
+    for policy in wanted.get("policies", []):
+        key = (policy.get("vhost", "/"), policy["name"])
+        have = policies.get(key)
+        want = (policy["pattern"], policy.get("apply_to", "all"), int(policy.get("priority", 0)), policy.get("tags") or {})
+        if have is None or (have.get("pattern"), have.get("apply-to"), int(have.get("priority", 0)), have.get("definition") or {}) != want:
+            drift.append(f"policy {key[0]}/{key[1]} is missing or differs")
+    return drift
+
+
+class FilterModule:
+    def filters(self):
+        return {"rabbitmq_drift": rabbitmq_drift, "rabbitmq_password_matches": rabbitmq_password_matches}

@@ -1,0 +1,158 @@
+"""The roles' drift filters: what a read of the node (or of an API) says the role would change."""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+
+import pytest
+from ansible_collections.geostack.cluster.plugins.filter.citus import citus_drift, citus_probe_sql, postgres_password_matches
+from ansible_collections.geostack.cluster.plugins.filter.rabbitmq import rabbitmq_drift, rabbitmq_password_matches
+
+
+def rabbit_hash(password, salt=b"\x01\x02\x03\x04"):
+    """As RabbitMQ stores a password (rabbit_password_hashing_sha256)."""
+    return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
+
+
+def scram(password, salt=b"0123456789abcdef", iterations=4096):
+    """As PostgreSQL stores a password (password_encryption = scram-sha-256)."""
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    stored = hashlib.sha256(hmac.new(salted, b"Client Key", hashlib.sha256).digest()).digest()
+    server = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    return f"SCRAM-SHA-256${iterations}:{base64.b64encode(salt).decode()}${base64.b64encode(stored).decode()}:{base64.b64encode(server).decode()}"
+
+
+def test_rabbitmq_passwords_are_checked_against_the_stored_hash():
+    assert rabbitmq_password_matches("s3cret-Pass", rabbit_hash("s3cret-Pass"))
+    assert not rabbitmq_password_matches("other", rabbit_hash("s3cret-Pass"))
+    assert not rabbitmq_password_matches("x", "", "rabbit_password_hashing_sha256")
+    assert not rabbitmq_password_matches("x", rabbit_hash("x"), "an_unknown_algorithm")
+
+
+NODES = ["rabbit@m1", "rabbit@m2"]
+WANTED = {
+    "nodes": NODES, "plugins": ["rabbitmq_management"], "admin_user": "admin", "admin_password": "admin-Secret-1",
+    "users": [{"name": "app", "password": "app-Secret-2", "vhost": "rs"}], "vhosts": ["rs"],
+    "queues": [{"name": "readQ", "vhost": "rs"}], "policies": [{"name": "ha", "vhost": "rs", "pattern": ".*", "tags": {"max-length": 10}}],
+}
+
+
+def api(**changes):
+    """The management API's answers for a cluster that matches WANTED, with changes."""
+    definitions = {
+        "users": [{"name": "admin", "password_hash": rabbit_hash("admin-Secret-1"), "hashing_algorithm": "rabbit_password_hashing_sha256",
+                   "tags": ["administrator"]},
+                  {"name": "app", "password_hash": rabbit_hash("app-Secret-2"), "hashing_algorithm": "rabbit_password_hashing_sha256",
+                   "tags": []}],
+        "vhosts": [{"name": "/"}, {"name": "rs"}],
+        "permissions": [{"user": "admin", "vhost": v, "configure": ".*", "write": ".*", "read": ".*"} for v in ("/", "rs")]
+        + [{"user": "app", "vhost": "rs", "configure": "^$", "write": ".*", "read": ".*"}],
+        "queues": [{"name": "readQ", "vhost": "rs", "durable": True, "arguments": {"x-queue-type": "quorum"}}],
+        "policies": [{"name": "ha", "vhost": "rs", "pattern": ".*", "apply-to": "all", "priority": 0, "definition": {"max-length": 10}}],
+    }
+    nodes = [{"name": n, "running": True, "enabled_plugins": ["rabbitmq_management", "rabbitmq_prometheus"]} for n in NODES]
+    queues = [{"name": "readQ", "vhost": "rs", "type": "quorum", "members": NODES}]
+    answers = {"nodes": nodes, "definitions": definitions, "queues": queues}
+    for path, value in changes.items():
+        *parents, leaf = path.split("__")
+        target = answers
+        for key in parents:
+            target = target[int(key)] if isinstance(target, list) else target[key]
+        target[int(leaf) if isinstance(target, list) else leaf] = value
+    return {name: {"status": 200, "json": json.loads(json.dumps(body))} for name, body in answers.items()}
+
+
+def test_a_cluster_that_matches_has_no_drift():
+    assert rabbitmq_drift(api(), WANTED) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"nodes__1__running": False}, "rabbit@m2 is not a running member"),
+        ({"nodes__0__enabled_plugins": []}, "rabbit@m1 lacks plugins rabbitmq_management"),
+        ({"definitions__vhosts": [{"name": "/"}]}, "vhost rs is missing"),
+        ({"definitions__users__1__password_hash": rabbit_hash("changed-by-hand")}, "user app has another password"),
+        ({"definitions__users__0__tags": []}, "user admin has tags [] (want ['administrator'])"),
+        ({"definitions__permissions__2__write": "^$"}, "user app has other permissions on vhost rs"),
+        ({"definitions__queues": []}, "queue rs/readQ is missing"),
+        ({"definitions__queues__0__arguments": {"x-queue-type": "classic"}}, "queue rs/readQ has other properties"),
+        ({"queues__0__members": NODES[:1]}, "quorum queue rs/readQ has no replica on rabbit@m2"),
+        ({"definitions__policies__0__pattern": "^x"}, "policy rs/ha is missing or differs"),
+    ],
+)
+def test_each_difference_is_named(changes, reason):
+    assert rabbitmq_drift(api(**changes), WANTED) == [reason]
+
+
+def test_a_guest_user_and_an_unreadable_api_are_differences():
+    answers = api()
+    answers["definitions"]["json"]["users"].append({"name": "guest", "tags": ["administrator"]})
+    assert rabbitmq_drift(answers, WANTED) == ["user guest exists"]
+    answers["nodes"] = {"status": -1, "error": "connection refused"}
+    assert rabbitmq_drift(answers, WANTED) == ["the management API's nodes could not be read (-1 connection refused)"]
+
+
+def test_postgres_passwords_are_checked_against_scram_and_md5():
+    assert postgres_password_matches("pg-Secret-2", scram("pg-Secret-2"))
+    assert not postgres_password_matches("pg-Secret-3", scram("pg-Secret-2"))
+    md5 = "md5" + hashlib.md5(b"pg-Secret-2postgres").hexdigest()
+    assert postgres_password_matches("pg-Secret-2", md5, "postgres")
+    assert not postgres_password_matches("pg-Secret-2", None)
+
+
+CITUS_WANTED = {
+    "managed_settings": ["port"], "conf_file": "/etc/postgresql/17/main/conf.d/geostack.conf", "app_user": "geo",
+    "app_password": "app-Secret-1", "postgres_password": "pg-Secret-2", "exporter_role": "prometheus", "database": "geo",
+    "extensions": ["citus", "postgis"], "coordinator": True, "citus": True, "tables": [{"name": "t"}], "address": "10.0.0.1",
+    "port": 5432, "workers": ["10.0.0.2"], "demo_table": "t",
+}
+
+
+def citus_answers(server=None, database=None):
+    server_state = {"pending": [], "shadowed": [], "monitor": True, "database": {"owner": "geo"},
+                    "roles": {"postgres": {"login": True, "password": scram("pg-Secret-2")},
+                              "geo": {"login": True, "password": scram("app-Secret-1", os.urandom(16))},
+                              "prometheus": {"login": True, "password": None}}}
+    db_state = {"extensions": ["citus", "plpgsql", "postgis"], "tables": [{"name": "t", "present": True, "distributed": True}],
+                "nodes": [{"name": "10.0.0.1", "port": 5432, "group": 0, "active": True},
+                          {"name": "10.0.0.2", "port": 5432, "group": 1, "active": True}], "demo_rows": 100}
+    server_state.update(server or {})
+    db_state.update(database or {})
+    return {"server": {"rc": 0, "stdout": json.dumps(server_state)}, "database": {"rc": 0, "stdout": json.dumps(db_state)}}
+
+
+def test_a_citus_node_that_matches_has_no_drift():
+    assert citus_drift(citus_answers(), CITUS_WANTED) == []
+
+
+@pytest.mark.parametrize(
+    ("server", "database", "reason"),
+    [
+        ({"pending": ["shared_buffers"]}, None, "shared_buffers waits for a restart"),
+        ({"shadowed": ["port"]}, None, "port is set outside geostack.conf"),
+        ({"roles": {"postgres": {"login": True, "password": scram("x")}, "geo": {"login": True, "password": scram("app-Secret-1")},
+                    "prometheus": {"login": True}}}, None, "role postgres has another password"),
+        ({"monitor": False}, None, "role prometheus is not in pg_monitor"),
+        (None, {"extensions": ["citus"]}, "extension postgis is missing"),
+        (None, {"tables": [{"name": "t", "present": True, "distributed": False}]}, "table t is not distributed"),
+        (None, {"nodes": [{"name": "10.0.0.1", "port": 5432, "group": 0, "active": True}]}, "worker 10.0.0.2 is not an active node"),
+        (None, {"demo_rows": 0}, "table t has no demo rows"),
+    ],
+)
+def test_each_citus_difference_is_named(server, database, reason):
+    assert citus_drift(citus_answers(server, database), CITUS_WANTED) == [reason]
+
+
+def test_an_unreadable_server_or_missing_database_is_a_difference():
+    assert citus_drift({"server": {"rc": 2, "stdout": ""}}, CITUS_WANTED) == ["PostgreSQL could not be read"]
+    answers = citus_answers({"database": None})
+    assert citus_drift(answers, CITUS_WANTED) == ["database geo is missing or not owned by geo"]
+
+
+def test_the_probe_queries_quote_what_they_are_given():
+    sql = citus_probe_sql({**CITUS_WANTED, "app_user": "o'brien"})
+    assert "'o''brien'" in sql["server"] and "pg_dist_node" in sql["database"]
+    assert "pg_dist_node" not in citus_probe_sql({**CITUS_WANTED, "citus": False})["database"]
