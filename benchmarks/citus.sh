@@ -23,13 +23,16 @@ quiet molecule create -s $scenario
 t0=$(now); quiet molecule converge -s $scenario -- "${data[@]}"; t1=$(now)
 quiet molecule converge -s $scenario -- "${data[@]}"; t2=$(now)
 rows=$(psql_c "SELECT count(*) FROM mobilitydb_table")
+first=$(elapsed "$t0" "$t1"); rerun=$(elapsed "$t1" "$t2")
+figures=(rows "$rows" first_converge_s "$first" rerun_s "$rerun")
 
 printf '%-52s %10s\n' "measure ($rows rows)" "value"
-printf '%-52s %10s\n' "first converge, 1 coordinator + 2 workers (s)" "$(elapsed "$t0" "$t1")"
-printf '%-52s %10s\n' "idempotent re-run (s)" "$(elapsed "$t1" "$t2")"
+printf '%-52s %10s\n' "first converge, 1 coordinator + 2 workers (s)" "$first"
+printf '%-52s %10s\n' "idempotent re-run (s)" "$rerun"
 
 if [ -z "${GEOSTACK_CITUS_PACKAGE:-}" ]; then
   echo "(no GEOSTACK_CITUS_PACKAGE: Citus scale-out and drain not measured)"
+  json_line "${figures[@]}"
   exit 0
 fi
 
@@ -57,9 +60,14 @@ t5=$(now); run playbooks/remove_node.yml -e node=geostack-citus-3 -e remove_node
 drain=$(job_seconds)
 [ "$(psql_c "SELECT count(*) FROM mobilitydb_table")" = "$rows" ] || { echo "row count changed; see $log" >&2; exit 1; }
 
-printf '%-52s %10s\n' "add a 3rd worker incl. rebalance, playbook (s)" "$(elapsed "$t3" "$t4")"
+add=$(elapsed "$t3" "$t4"); remove=$(elapsed "$t5" "$t6")
+per_second=$(awk -v r="$moved" -v s="$drain" 'BEGIN { if (s > 0) printf "%.0f", r / s }')
+
+printf '%-52s %10s\n' "add a 3rd worker incl. rebalance, playbook (s)" "$add"
 printf '%-52s %10s\n' "  of which the rebalance job (s)" "$rebalance"
-printf '%-52s %10s\n' "drain + remove a worker, playbook (s)" "$(elapsed "$t5" "$t6")"
+printf '%-52s %10s\n' "drain + remove a worker, playbook (s)" "$remove"
 printf '%-52s %10s\n' "  rows drained from it" "$moved"
 printf '%-52s %10s\n' "  drain job (s)" "$drain"
-printf '%-52s %10s\n' "  rows moved per second (drain job)" "$(awk -v r="$moved" -v s="$drain" 'BEGIN { printf "%.0f", r / s }')"
+printf '%-52s %10s\n' "  rows moved per second (drain job)" "$per_second"
+json_line "${figures[@]}" add_worker_s "$add" rebalance_job_s "$rebalance" remove_worker_s "$remove" \
+  rows_drained "$moved" drain_job_s "$drain" drain_rows_per_s "$per_second"

@@ -29,9 +29,12 @@ done
 wait
 t4=$(now)
 floor=$(elapsed "$t3" "$t4")
+# Empty without a divisor, so the table still prints (null in the JSON).
+ratio=$(awk -v a="$first" -v b="$floor" 'BEGIN { if (b > 0) printf "%.2f", a / b }')
 
 printf '%-36s %8s\n' "measure (2 nodes, seconds)" "value"
 printf '%-36s %8s\n' "first converge" "$first"
 printf '%-36s %8s\n' "idempotent second converge" "$second"
 printf '%-36s %8s\n' "floor: parallel docker exec apt-get" "$floor"
-awk -v a="$first" -v b="$floor" 'BEGIN { printf "%-36s %8.2f\n", "overhead ratio (converge / floor)", a / b }'
+printf '%-36s %8s\n' "overhead ratio (converge / floor)" "$ratio"
+json_line first_converge_s "$first" rerun_s "$second" floor_s "$floor" converge_over_floor "$ratio"

@@ -5,11 +5,13 @@
 #   1. site.yml from nothing (fresh emulator, provision, containers, every layer);
 #   2. the idempotent re-run of site.yml;
 #   3. the floor: the packages the converge installed on each node, installed
-#      by bare `apt-get install` in fresh containers of the same image, all
-#      nodes in parallel (apt lists refreshed first, as the roles do);
+#      by bare `apt-get install --no-install-recommends` in fresh containers
+#      of the same image, all nodes in parallel (apt lists refreshed first,
+#      as the roles do);
 #   4. scale-out cost: scale.yml adding one worker to 2 workers (2 -> 3), and
 #      to 4 workers (4 -> 5);
 #   5. the teardown.
+# Prints a table, then one JSON object with every figure as its last line.
 # Uses its own emulator port and cluster name, so `make cluster` is not touched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +38,7 @@ sed -e "s/^cluster: .*/cluster: $cluster/" -e "s#^endpoint_url: .*#endpoint_url:
   inventories/local/geostack_ec2.yml >"$inv/geostack_ec2.yml"
 
 now() { date +%s.%N; }
-play() { ansible-playbook -i "$inv" "$@" >>"$log" 2>&1; }
+play() { echo "=== ansible-playbook $*" >>"$log"; ansible-playbook -i "$inv" "$@" >>"$log" 2>&1; }
 nodes() { docker ps --filter "label=geostack.cluster=$cluster" --format '{{.Names}}' | sort; }
 
 t0=$(now)
@@ -77,15 +79,33 @@ t7=$(now)
 cleanup; trap - EXIT
 t8=$(now)
 
-awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v e="$t4" -v f="$t5" -v g="$t6" -v h="$t7" -v k="$t8" 'BEGIN {
-  printf "%-60s %8s\n", "local cloud, reference layout (6 nodes), seconds", "value"
-  printf "%-60s %8.1f\n", "site.yml from nothing (emulator, provision, all layers)", b - a
-  printf "%-60s %8.1f\n", "idempotent re-run of site.yml", c - b
-  printf "%-60s %8.2f\n", "  re-run / first converge", (c - b) / (b - a)
-  printf "%-60s %8.1f\n", "floor: bare parallel apt-get of the same packages", e - d
-  printf "%-60s %8.2f\n", "  first converge / floor", (b - a) / (e - d)
-  printf "%-60s %8.1f\n", "scale.yml: add a worker to 2 workers (2 -> 3)", f - e
-  printf "%-60s %8.1f\n", "scale.yml: add a worker to 4 workers (4 -> 5)", h - g
-  printf "%-60s %8.2f\n", "  cost with 4 workers / with 2", (h - g) / (f - e)
-  printf "%-60s %8.1f\n", "teardown (instances, containers, network, SGs)", k - h
-}'
+python3 - "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$t6" "$t7" "$t8" <<'PY'
+import json, sys
+t = [float(x) for x in sys.argv[1:]]
+figures = {
+    "converge_s": round(t[1] - t[0], 1),
+    "rerun_s": round(t[2] - t[1], 1),
+    "floor_s": round(t[4] - t[3], 1),
+    "add_worker_2_s": round(t[5] - t[4], 1),
+    "add_worker_4_s": round(t[7] - t[6], 1),
+    "teardown_s": round(t[8] - t[7], 1),
+}
+figures["converge_over_floor"] = round(figures["converge_s"] / figures["floor_s"], 2)
+figures["rerun_over_converge"] = round(figures["rerun_s"] / figures["converge_s"], 2)
+figures["add_worker_4_over_2"] = round(figures["add_worker_4_s"] / figures["add_worker_2_s"], 2)
+rows = [
+    ("site.yml from nothing (emulator, provision, all layers)", "converge_s"),
+    ("idempotent re-run of site.yml", "rerun_s"),
+    ("  re-run / first converge (goal <= 0.15)", "rerun_over_converge"),
+    ("floor: bare parallel apt-get of the same packages", "floor_s"),
+    ("  first converge / floor (goal <= 1.5)", "converge_over_floor"),
+    ("scale.yml: add a worker to 2 workers (2 -> 3)", "add_worker_2_s"),
+    ("scale.yml: add a worker to 4 workers (4 -> 5)", "add_worker_4_s"),
+    ("  cost with 4 workers / with 2 (goal <= 1.2)", "add_worker_4_over_2"),
+    ("teardown (instances, containers, network, SGs)", "teardown_s"),
+]
+print(f"{'local cloud, reference layout (6 nodes), seconds':60} {'value':>8}")
+for label, key in rows:
+    print(f"{label:60} {figures[key]:8}")
+print(json.dumps(figures))
+PY

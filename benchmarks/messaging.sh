@@ -43,8 +43,12 @@ until docker exec geostack-msg-1 rabbitmqctl -q cluster_status --formatter json 
   | python3 -c 'import json, sys; sys.exit(len(json.load(sys.stdin)["running_nodes"]) != 3)'; do sleep 1; done
 t6=$(now)
 
+first=$(elapsed "$t0" "$t1"); rerun=$(elapsed "$t1" "$t2")
+failover=$(elapsed "$t3" "$t4"); rejoin=$(elapsed "$t5" "$t6")
+
 printf '%-52s %8s\n' "measure (seconds)" "value"
-printf '%-52s %8s\n' "first converge, 3 nodes (ZooKeeper + RabbitMQ)" "$(elapsed "$t0" "$t1")"
-printf '%-52s %8s\n' "idempotent re-run" "$(elapsed "$t1" "$t2")"
-printf '%-52s %8s\n' "ZooKeeper leader stopped -> new leader elected" "$(elapsed "$t3" "$t4")"
-printf '%-52s %8s\n' "RabbitMQ node stopped -> rejoined by a converge" "$(elapsed "$t5" "$t6")"
+printf '%-52s %8s\n' "first converge, 3 nodes (ZooKeeper + RabbitMQ)" "$first"
+printf '%-52s %8s\n' "idempotent re-run" "$rerun"
+printf '%-52s %8s\n' "ZooKeeper leader stopped -> new leader elected" "$failover"
+printf '%-52s %8s\n' "RabbitMQ node stopped -> rejoined by a converge" "$rejoin"
+json_line first_converge_s "$first" rerun_s "$rerun" zookeeper_failover_s "$failover" rabbitmq_rejoin_s "$rejoin"

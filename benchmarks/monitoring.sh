@@ -28,7 +28,10 @@ PY
 )
 rm -f "$extra"
 
+first=$(elapsed "$t0" "$t1"); rerun=$(elapsed "$t1" "$t2")
+
 printf '%-60s %10s\n' "measure" "value"
-printf '%-60s %10s\n' "first converge, 4 nodes (node_exporter) + Prometheus (s)" "$(elapsed "$t0" "$t1")"
-printf '%-60s %10s\n' "idempotent re-run (s)" "$(elapsed "$t1" "$t2")"
+printf '%-60s %10s\n' "first converge, 4 nodes (node_exporter) + Prometheus (s)" "$first"
+printf '%-60s %10s\n' "idempotent re-run (s)" "$rerun"
 printf '%-60s %10s\n' "node_exporter scrape duration, mean of 4 targets (ms)" "$scrape"
+json_line first_converge_s "$first" rerun_s "$rerun" scrape_ms "$scrape"

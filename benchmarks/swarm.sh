@@ -42,10 +42,15 @@ for n in geostack-swarm-7 geostack-swarm-8; do
     || { echo "$n did not join; see $log" >&2; exit 1; }
 done
 
+first=$(elapsed "$t0" "$t1"); rerun=$(elapsed "$t1" "$t2"); swarm_only=$(elapsed "$t2" "$t3")
+add_limit=$(elapsed "$t4" "$t5"); add_full=$(elapsed "$t5" "$t6"); rerun8=$(elapsed "$t6" "$t7")
+
 printf '%-46s %8s\n' "measure (seconds)" "value"
-printf '%-46s %8s\n' "first converge, 6 nodes (docker + swarm)" "$(elapsed "$t0" "$t1")"
-printf '%-46s %8s\n' "idempotent re-run, 6 nodes" "$(elapsed "$t1" "$t2")"
-printf '%-46s %8s\n' "swarm role only (--tags swarm), 6 nodes" "$(elapsed "$t2" "$t3")"
-printf '%-46s %8s\n' "add a 7th node (--limit to it)" "$(elapsed "$t4" "$t5")"
-printf '%-46s %8s\n' "add an 8th node (full run over 8 nodes)" "$(elapsed "$t5" "$t6")"
-printf '%-46s %8s\n' "idempotent re-run, 8 nodes" "$(elapsed "$t6" "$t7")"
+printf '%-46s %8s\n' "first converge, 6 nodes (docker + swarm)" "$first"
+printf '%-46s %8s\n' "idempotent re-run, 6 nodes" "$rerun"
+printf '%-46s %8s\n' "swarm role only (--tags swarm), 6 nodes" "$swarm_only"
+printf '%-46s %8s\n' "add a 7th node (--limit to it)" "$add_limit"
+printf '%-46s %8s\n' "add an 8th node (full run over 8 nodes)" "$add_full"
+printf '%-46s %8s\n' "idempotent re-run, 8 nodes" "$rerun8"
+json_line first_converge_s "$first" rerun_s "$rerun" swarm_role_s "$swarm_only" \
+  add_node_limit_s "$add_limit" add_node_full_s "$add_full" rerun_8_nodes_s "$rerun8"

@@ -33,10 +33,16 @@ via_nginx=$(rps https://127.0.0.1/tiles/3/4/5.png)
 direct=$(rps http://127.0.0.1:8001/tiles/3/4/5.png)
 docker exec $node sh -c 'kill $(cat /tmp/bench-gunicorn.pid)'
 
+first=$(elapsed "$t0" "$t1"); rerun=$(elapsed "$t1" "$t2"); redeploy=$(elapsed "$t3" "$t4")
+# Empty without a divisor, so the table still prints (null in the JSON).
+ratio=$(awk -v a="$via_nginx" -v b="$direct" 'BEGIN { if (b > 0) printf "%.2f", a / b }')
+
 printf '%-60s %10s\n' "measure" "value"
-printf '%-60s %10s\n' "first converge, 1 node, 3 apps (s)" "$(elapsed "$t0" "$t1")"
-printf '%-60s %10s\n' "idempotent re-run (s)" "$(elapsed "$t1" "$t2")"
-printf '%-60s %10s\n' "redeploy after a code change (s)" "$(elapsed "$t3" "$t4")"
+printf '%-60s %10s\n' "first converge, 1 node, 3 apps (s)" "$first"
+printf '%-60s %10s\n' "idempotent re-run (s)" "$rerun"
+printf '%-60s %10s\n' "redeploy after a code change (s)" "$redeploy"
 printf '%-60s %10s\n' "tile requests/s through nginx (HTTPS) -> gunicorn" "$via_nginx"
 printf '%-60s %10s\n' "tile requests/s from gunicorn directly (HTTP)" "$direct"
-printf '%-60s %10s\n' "ratio nginx / direct" "$(awk -v a="$via_nginx" -v b="$direct" 'BEGIN { printf "%.2f", a / b }')"
+printf '%-60s %10s\n' "ratio nginx / direct" "$ratio"
+json_line first_converge_s "$first" rerun_s "$rerun" redeploy_s "$redeploy" \
+  nginx_rps "$via_nginx" direct_rps "$direct" nginx_over_direct "$ratio"

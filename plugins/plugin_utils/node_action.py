@@ -29,7 +29,9 @@ class NodeAction(ActionBase):
                 item = normalize_file(entry, index)
             except ManifestError as error:
                 raise AnsibleActionFail(str(error)) from error
-            if item["state"] == "file" and not item.get("exists_only"):
+            if item["state"] == "file" and not item.get("exists_only") and not item.get("read_only"):
+                if "content" not in item and not item.get("src"):
+                    raise AnsibleActionFail(f"files[{index}] ({item['dest']}): a file needs content or src (or exists_only, read_only)")
                 if "content" in item:
                     data = to_bytes(item["content"] if item["content"] is not None else "", errors="surrogate_or_strict")
                 else:

@@ -21,9 +21,30 @@ class PlaybookRun:
     failures: dict[str, list[str]] = field(default_factory=dict)
     tasks: list[str] = field(default_factory=list)
     output: str = ""
+    # (task name, {host: result}) in the order they ran.
+    results: list[tuple[str, dict]] = field(default_factory=list)
 
     def total(self, key: str) -> int:
         return sum(host.get(key, 0) for host in self.stats.values())
+
+    def changed_tasks(self) -> dict[str, list[str]]:
+        """Per host, the tasks that reported a change."""
+        changed: dict[str, list[str]] = {}
+        for name, hosts in self.results:
+            for host, result in hosts.items():
+                if result.get("changed"):
+                    changed.setdefault(host, []).append(name)
+        return changed
+
+    def ran(self, name_pattern: str) -> dict[str, list[str]]:
+        """Per task whose name matches the pattern, the hosts it was not skipped on."""
+        import re
+
+        return {
+            name: [h for h, r in hosts.items() if not r.get("skipped")]
+            for name, hosts in self.results
+            if re.search(name_pattern, name)
+        }
 
 
 def _failures(report: dict) -> dict[str, list[str]]:
@@ -82,4 +103,5 @@ def run_playbook(
         failures=_failures(report),
         tasks=[t["task"]["name"] for p in report.get("plays", []) for t in p.get("tasks", [])],
         output=proc.stdout + proc.stderr,
+        results=[(t["task"]["name"], t.get("hosts", {})) for p in report.get("plays", []) for t in p.get("tasks", [])],
     )

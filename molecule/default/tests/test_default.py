@@ -165,6 +165,58 @@ def test_check_mode_at_vvv_changes_nothing_and_prints_no_secret():
     assert_no_secret(output)
 
 
+# The include that runs a layer's install and configure steps, skipped when
+# its one read of the node finds nothing to change.
+CONVERGE_GATE = r" where .* differs?$"
+
+
+def test_a_rerun_that_changes_nothing_reads_each_node_and_skips_every_layer():
+    """The fast path is taken: each layer's read agrees with what its converge left, so no layer converges again."""
+    run = run_playbook(PROJECT / "site.yml", inventory=INVENTORY)
+    assert run.rc == 0, run.failures or run.output[-3000:]
+    assert run.total("changed") == 0, run.changed_tasks()
+    gates = run.ran(CONVERGE_GATE)
+    assert len(gates) >= 8, sorted(gates)  # docker, tiles, citus, zookeeper, rabbitmq, web, node_exporter, prometheus
+    assert {name: hosts for name, hosts in gates.items() if hosts} == {}
+    swarm = run.ran(r"^geostack\.cluster\.swarm : (Promote|Demote)")
+    assert swarm and not any(swarm.values()), swarm
+
+
+def test_a_rerun_puts_back_what_was_changed_by_hand_and_changes_nothing_else():
+    """A managed config file edited, a service stopped, a package removed, a swarm label removed, a Prometheus target
+    file deleted: the next site.yml restores each one, and only those nodes report a change."""
+    exporter_args = "/etc/default/prometheus-node-exporter"
+    targets = "/etc/prometheus/file_sd/node.yml"
+    args_before = sh(container(WORKERS[0]), f"cat {exporter_args}").stdout
+    targets_before = sh(container(MANAGER), f"cat {targets}").stdout
+    sh(container(WORKERS[0]), f"echo 'ARGS=\"--web.listen-address=0.0.0.0:9100\"' > {exporter_args}")
+    sh(container(WEB), "systemctl stop nginx")
+    sh(container(WORKERS[1]), "DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq prometheus-node-exporter >/dev/null")
+    sh(container(MANAGER), f"docker node update --label-rm typeNode {WORKERS[0]} >/dev/null")
+    sh(container(MANAGER), f"rm {targets}")
+
+    run = run_playbook(PROJECT / "site.yml", inventory=INVENTORY)
+    assert run.rc == 0, run.failures or run.output[-3000:]
+    changed = run.changed_tasks()
+    assert set(changed) == {WORKERS[0], WORKERS[1], WEB, MANAGER}, changed
+    # Only the layers that differed converged, and only on those nodes.
+    gates = {name: hosts for name, hosts in run.ran(CONVERGE_GATE).items() if hosts}
+    assert gates == {
+        "geostack.cluster.node_exporter : Install and configure the exporter where the node differs": sorted(WORKERS),
+        "geostack.cluster.web : Deploy the apps and configure nginx where the node differs": [WEB],
+        "geostack.cluster.prometheus : Install and configure Prometheus where the node differs": [MANAGER],
+    }, gates
+    assert sh(container(WORKERS[0]), f"cat {exporter_args}").stdout == args_before
+    assert sh(container(WEB), "systemctl is-active nginx").stdout.strip() == "active"
+    assert sh(container(WORKERS[1]), "dpkg-query -W -f '${Status}' prometheus-node-exporter").stdout == "install ok installed"
+    assert sh(container(WORKERS[1]), "systemctl is-active prometheus-node-exporter").stdout.strip() == "active"
+    assert swarm_nodes()[WORKERS[0]]["Spec"]["Labels"]["typeNode"] == "worker"
+    assert sh(container(MANAGER), f"cat {targets}").stdout == targets_before
+    # And the run after that has nothing left to do.
+    again = run_playbook(PROJECT / "site.yml", inventory=INVENTORY)
+    assert again.rc == 0 and again.total("changed") == 0, again.changed_tasks() or again.failures
+
+
 @pytest.mark.parametrize(
     ("extra", "named"),
     [
