@@ -10,13 +10,24 @@ export MOLECULE_GLOB := molecule/*/molecule.yml
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Tests and the local cloud never ask the EC2 instance metadata service for credentials.
 export AWS_EC2_METADATA_DISABLED := true
-# Scenarios `make test` runs, the longest first, MOLECULE_LANES at a time
+# Scenarios `make test` runs: every molecule/*/molecule.yml, those in
+# SCENARIO_ORDER first (the longest first), then any other in name order, so a
+# new scenario runs without editing this file. MOLECULE_LANES at a time
 # (scripts/molecule_lanes.sh; each lane takes the next when one ends). One
 # lane by default: on 2 cores two lanes saved little, and load made a
-# RabbitMQ read time out. Override to run a subset, or in two lanes:
+# RabbitMQ read time out. A subset is run only when the command line says so:
 #   make test SCENARIOS=docker
 #   make molecule MOLECULE_LANES=2
-SCENARIOS ?= default messaging web swarm citus stack tiles monitoring docker
+SCENARIO_ORDER := default messaging web swarm citus stack tiles monitoring docker
+FOUND_SCENARIOS := $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
+ALL_SCENARIOS := $(filter $(FOUND_SCENARIOS),$(SCENARIO_ORDER)) $(sort $(filter-out $(SCENARIO_ORDER),$(FOUND_SCENARIOS)))
+# A SCENARIOS left in the environment must not narrow what CI runs unnoticed.
+ifeq ($(origin SCENARIOS),environment)
+  ifneq ($(strip $(SCENARIOS)),$(strip $(ALL_SCENARIOS)))
+    $(error SCENARIOS is set in the environment ("$(SCENARIOS)") and would run fewer scenarios than all of them ($(strip $(ALL_SCENARIOS))). Unset it, or say it on the command line: make test SCENARIOS="...")
+  endif
+endif
+SCENARIOS ?= $(ALL_SCENARIOS)
 MOLECULE_LANES ?= 1
 
 .PHONY: help setup lint unit integration molecule test cluster cluster-down cloud-up cloud-down build benchmark clean

@@ -58,16 +58,46 @@ def web_venv_id(requirements_checksum, gunicorn_version, python_version):
     return hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
-def web_venv_drift(apps, files, gunicorn_version, python_version):
-    """Apps whose venv link (read by node_state) does not point to the virtualenv of their release's requirements."""
+def _git_commit(ls_remote, version):
+    """The commit `git ls-remote <repo> <version>` names (a branch, a tag, or a full commit id), or ''."""
+    refs = {}
+    for line in (ls_remote or "").splitlines():
+        sha, _, ref = line.partition("\t")
+        refs[ref.strip()] = sha.strip()
+    for ref in (f"refs/tags/{version}^{{}}", f"refs/tags/{version}", f"refs/heads/{version}", version):
+        if ref in refs:
+            return refs[ref]
+    return version if re.fullmatch(r"[0-9a-f]{40}", str(version)) else ""
+
+
+def web_apps_drift(apps, state, gunicorn_version, python_version):
+    """Apps whose deployed release (the `current` link, read by node_state) or virtualenv (the `venv` link) is not the one
+    their source and requirements ask for. A git source's release is the commit `git ls-remote` names (node_state's
+    command `git-<app>`)."""
     drift = []
+    files, commands = state.get("files") or {}, state.get("commands") or {}
     for app in apps:
-        requirements = files.get(app["requirements"], {}) if app.get("requirements") else {"checksum": None}
-        if app.get("requirements") and not requirements.get("checksum"):
-            drift.append(f"app {app['name']}: its release has no {app['requirements']} yet")
+        release = app["release"]
+        if app.get("git"):
+            answer = commands.get(f"git-{app['name']}") or {}
+            commit = _git_commit(answer.get("stdout"), app["git"]["version"]) if answer.get("rc") == 0 else ""
+            if not commit:
+                drift.append(f"app {app['name']}: {app['git']['version']} of its repository could not be read")
+                continue
+            release = commit[:16]
+        want = f"{app['base']}/releases/{release}" + (f"/{app['subdir']}" if app.get("subdir") else "")
+        current = files.get(f"{app['base']}/current") or {}
+        if current.get("target") != want:
+            drift.append(f"app {app['name']}: current does not point to {want}")
             continue
-        venv = f"{app['venv_link'].rsplit('/', 1)[0]}/venvs/{web_venv_id(requirements.get('checksum'), gunicorn_version, python_version)}"
-        if files.get(app["venv_link"], {}).get("target") != venv:
+        checksum = None
+        if app.get("requirements"):
+            checksum = (files.get(f"{app['base']}/current/{app['requirements']}") or {}).get("checksum")
+            if not checksum:
+                drift.append(f"app {app['name']}: release {release} has no {app['requirements']}")
+                continue
+        venv = f"{app['base']}/venvs/{web_venv_id(checksum, gunicorn_version, python_version)}"
+        if (files.get(f"{app['base']}/venv") or {}).get("target") != venv:
             drift.append(f"app {app['name']}: venv does not point to {venv}")
     return drift
 
@@ -227,5 +257,5 @@ class FilterModule:
             "web_source_type": web_source_type,
             "web_app_paths": web_app_paths,
             "web_venv_id": web_venv_id,
-            "web_venv_drift": web_venv_drift,
+            "web_apps_drift": web_apps_drift,
         }

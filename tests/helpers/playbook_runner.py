@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -36,10 +41,16 @@ class PlaybookRun:
                     changed.setdefault(host, []).append(name)
         return changed
 
+    def failed_tasks(self) -> set[str]:
+        """The tasks that failed (or were unreachable) on some host, without their role prefix."""
+        return {
+            name.split(" : ", 1)[-1]
+            for name, hosts in self.results
+            if any(r.get("failed") or r.get("unreachable") for r in hosts.values())
+        }
+
     def ran(self, name_pattern: str) -> dict[str, list[str]]:
         """Per task whose name matches the pattern, the hosts it was not skipped on."""
-        import re
-
         return {
             name: [h for h, r in hosts.items() if not r.get("skipped")]
             for name, hosts in self.results
@@ -105,3 +116,40 @@ def run_playbook(
         output=proc.stdout + proc.stderr,
         results=[(t["task"]["name"], t.get("hosts", {})) for p in report.get("plays", []) for t in p.get("tasks", [])],
     )
+
+
+def _task_names(path: Path) -> set[str]:
+    names = set()
+    for task in yaml.safe_load(path.read_text()) or []:
+        if "name" in task:
+            names.add(task["name"])
+        for key in ("block", "rescue", "always"):
+            for inner in task.get(key) or []:
+                names.add(inner.get("name", ""))
+    return names
+
+
+def preflight_tasks(*sources: str) -> set[str]:
+    """The tasks a run with bad input may fail in, before it changes anything: each role's preflight tasks (a role name)
+    or the first play of a playbook (a path under the project: the checks and planning a playbook makes itself before
+    it changes anything), the include of each role's preflight, and the argument_specs checks."""
+    names = set()
+    for source in sources:
+        if "/" in source:
+            names |= {task.get("name", "") for task in yaml.safe_load((PROJECT / source).read_text())[0].get("tasks") or []}
+            continue
+        role = PROJECT / "roles" / source / "tasks"
+        names |= _task_names(role / "preflight.yml")
+        names |= {t["name"] for t in yaml.safe_load((role / "main.yml").read_text()) if "preflight.yml" in json.dumps(t)}
+    return names
+
+
+def assert_refused_before_any_change(run: PlaybookRun, named: str, *sources: str) -> None:
+    """The run failed, with a message naming `named`, in preflight or argument_specs tasks only, and changed nothing."""
+    assert run.rc != 0, f"accepted:\n{run.output[-3000:]}"
+    messages = " ".join(m for msgs in run.failures.values() for m in msgs)
+    assert named in messages, messages
+    assert run.total("changed") == 0, run.changed_tasks()
+    allowed = preflight_tasks(*sources)
+    late = {t for t in run.failed_tasks() if t not in allowed and not re.match(r"Validating arguments against arg spec", t)}
+    assert not late, f"failed past the input checks, in {late}: {messages}"

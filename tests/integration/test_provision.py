@@ -6,6 +6,7 @@ import json
 import subprocess
 
 import pytest
+from playbook_runner import assert_refused_before_any_change
 
 from .conftest import live, run_playbook, security_groups
 
@@ -154,7 +155,9 @@ def test_teardown_needs_confirmation_and_touches_only_its_cluster(make_cluster, 
     assert len(live(ec2, mine.name)) == 2
 
     wrong = mine.play("teardown.yml", geostack_teardown_confirm=other.name)
-    assert wrong.rc != 0 and len(live(ec2, mine.name)) == 2 and len(live(ec2, other.name)) == 1
+    assert wrong.rc != 0 and wrong.total("changed") == 0, wrong.changed_tasks()
+    assert f"geostack_teardown_confirm={mine.name}" in str(wrong.failures), wrong.failures
+    assert len(live(ec2, mine.name)) == 2 and len(live(ec2, other.name)) == 1
 
     done = mine.play("teardown.yml", geostack_teardown_confirm=mine.name)
     assert done.rc == 0, done.failures
@@ -190,9 +193,7 @@ def test_teardown_needs_confirmation_and_touches_only_its_cluster(make_cluster, 
 def test_bad_layouts_fail_before_anything_is_created(make_cluster, ec2, overrides, named):
     cluster = make_cluster(**{"provision_layout": {"manager": {"count": 1}}, **overrides})
     run = cluster.play("provision.yml")
-    assert run.rc != 0
-    assert named in str(run.failures), run.failures
-    assert run.total("changed") == 0
+    assert_refused_before_any_change(run, named, "provision")
     assert live(ec2, cluster.name) == []
     assert security_groups(ec2, cluster.name) == {}
 

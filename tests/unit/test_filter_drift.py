@@ -156,3 +156,43 @@ def test_the_probe_queries_quote_what_they_are_given():
     sql = citus_probe_sql({**CITUS_WANTED, "app_user": "o'brien"})
     assert "'o''brien'" in sql["server"] and "pg_dist_node" in sql["database"]
     assert "pg_dist_node" not in citus_probe_sql({**CITUS_WANTED, "citus": False})["database"]
+
+
+def web_state(current, venv, requirements_sum="abc", ls_remote=""):
+    from ansible_collections.geostack.cluster.plugins.filter.web import web_venv_id
+
+    files = {
+        "/srv/w/a/current": {"exists": True, "type": "link", "target": current},
+        "/srv/w/a/current/requirements.txt": {"exists": True, "type": "file", "checksum": requirements_sum},
+        "/srv/w/a/venv": {"exists": True, "type": "link", "target": f"/srv/w/a/venvs/{web_venv_id(venv, '23.0.0', '3.13.5')}"},
+    }
+    return {"files": files, "commands": {"git-a": {"rc": 0, "stdout": ls_remote}}}
+
+
+def test_a_web_app_on_its_release_and_virtualenv_has_no_drift():
+    from ansible_collections.geostack.cluster.plugins.filter.web import web_apps_drift
+
+    app = {"name": "a", "base": "/srv/w/a", "subdir": "", "requirements": "requirements.txt", "release": "r1", "git": None}
+    assert web_apps_drift([app], web_state("/srv/w/a/releases/r1", "abc"), "23.0.0", "3.13.5") == []
+    assert web_apps_drift([app], web_state("/srv/w/a/releases/r0", "abc"), "23.0.0", "3.13.5") == [
+        "app a: current does not point to /srv/w/a/releases/r1"]
+    assert web_apps_drift([app], web_state("/srv/w/a/releases/r1", "old"), "23.0.0", "3.13.5")[0].startswith(
+        "app a: venv does not point to /srv/w/a/venvs/")
+
+
+def test_a_git_app_is_on_the_commit_its_version_names():
+    from ansible_collections.geostack.cluster.plugins.filter.web import web_apps_drift
+
+    sha, tagged = "1" * 40, "2" * 40
+    app = {"name": "a", "base": "/srv/w/a", "subdir": "", "requirements": "requirements.txt", "release": "",
+           "git": {"source": "file:///r", "version": "main"}}
+    listing = f"{sha}\trefs/heads/main\n"
+    assert web_apps_drift([app], web_state(f"/srv/w/a/releases/{sha[:16]}", "abc", ls_remote=listing), "23.0.0", "3.13.5") == []
+    moved = f"{'3' * 40}\trefs/heads/main\n"
+    assert web_apps_drift([app], web_state(f"/srv/w/a/releases/{sha[:16]}", "abc", ls_remote=moved), "23.0.0", "3.13.5") == [
+        f"app a: current does not point to /srv/w/a/releases/{'3' * 16}"]
+    tag = dict(app, git={"source": "file:///r", "version": "v1"})
+    peeled = f"{'4' * 40}\trefs/tags/v1\n{tagged}\trefs/tags/v1^{{}}\n"
+    assert web_apps_drift([tag], web_state(f"/srv/w/a/releases/{tagged[:16]}", "abc", ls_remote=peeled), "23.0.0", "3.13.5") == []
+    assert web_apps_drift([app], web_state("/x", "abc", ls_remote=""), "23.0.0", "3.13.5") == [
+        "app a: main of its repository could not be read"]

@@ -108,4 +108,4 @@ def test_changing_replicas_changes_only_that_service():
     assert {s: v for s, v in after.items() if s != "worker"} == {s: v for s, v in before.items() if s != "worker"}
     assert len(running("worker")) == 3
     again = run_playbook("converge.yml", extra_vars={"stack_example_replicas": {**REPLICAS, "worker": 3}})
-    assert again.total("changed") == 0, again.output
+    assert again.rc == 0 and again.total("changed") == 0, again.output

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 from nodes import address, sh
-from playbook_runner import run_playbook
+from playbook_runner import assert_refused_before_any_change, run_playbook
 
 SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
 NODE = "geostack-web-1"
@@ -287,7 +287,7 @@ def test_bad_apps_and_routes_are_refused_before_any_change():
         {"path": "/", "app": "rides"},
     ]
     run = run_playbook("converge.yml", extra_vars={"web_apps": apps, "web_routes": routes})
-    assert run.rc != 0 and run.total("changed") == 0
+    assert_refused_before_any_change(run, "web_apps[0] (users).module is missing", "web")
     message = " ".join(run.failures[NODE])
     assert "web_apps[0] (users).module is missing" in message
     assert "web_routes[2] (/drivers).app 'drivers' is not in web_apps" in message
@@ -299,6 +299,5 @@ def test_missing_certificate_file_is_refused_before_any_change():
         "converge.yml",
         extra_vars={"web_tls": "provided", "web_tls_certificate_file": "/nonexistent/server.crt", "web_tls_key_file": __file__},
     )
-    assert run.rc != 0 and run.total("changed") == 0
-    message = " ".join(run.failures[NODE])
-    assert "web_tls_certificate_file (/nonexistent/server.crt)" in message and "web_tls_key_file" not in message
+    assert_refused_before_any_change(run, "web_tls_certificate_file (/nonexistent/server.crt)", "web")
+    assert "web_tls_key_file" not in " ".join(run.failures[NODE])
