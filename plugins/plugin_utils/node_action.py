@@ -11,7 +11,7 @@ from ansible_collections.geostack.cluster.plugins.module_utils.manifest import M
 
 STATE_MODULE = "geostack.cluster.node_state"
 # What the node_state module is told of a file: never its content.
-_REMOTE_KEYS = ("dest", "state", "checksum", "src", "owner", "group", "mode")
+_REMOTE_KEYS = ("dest", "state", "checksum", "src", "owner", "group", "mode", "read_only")
 
 
 class NodeAction(ActionBase):
