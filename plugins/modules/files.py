@@ -9,11 +9,11 @@ DOCUMENTATION = r"""
 module: files
 short_description: Write a role's files, directories and links in one task, only where they differ
 description:
-  - The C(geostack.cluster.files) action renders nothing itself: give each file's wanted C(content) (for example from
+  - The C(geostack.cluster.files) action renders nothing itself. Give each file's wanted C(content) (for example from
     C(lookup('ansible.builtin.template', ...))) or a C(src) file on the controller. It reads the node once (the checksums,
     owners and modes of every path, with M(geostack.cluster.node_state)) and sends to this module only the entries that
     differ, which it writes in one call.
-  - All or nothing for files with C(validate): every new file is written to a temporary file beside its destination and
+  - All or nothing for files with C(validate). Every new file is written to a temporary file beside its destination and
     checked first; if one check fails, no file is replaced.
   - Supports check mode (reports what would change) and diff mode (for files whose old and new content is text and not
     C(no_log)).
