@@ -14,7 +14,7 @@ description:
     A rule whose description alone differs is updated in place, never revoked and re-added.
   - A rule may refer to another group of the set by name, so groups that refer to each other are created first
     and given their rules afterwards, in the same call.
-  - One call for the whole set: a run that changes nothing costs one describe.
+  - One call for the whole set; a run that changes nothing costs one describe.
   - Egress rules are left as they are.
 version_added: 0.2.0
 author:
