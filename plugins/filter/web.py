@@ -102,6 +102,36 @@ def web_apps_drift(apps, state, gunicorn_version, python_version):
     return drift
 
 
+def web_app_drifts(apps, state, gunicorn_version, python_version):
+    """Per app, what differs on the node: its user, its files (node_state's read of the entries web_wanted_app lists),
+    its socket and service, and its release and virtualenv links; the apps that match have no entry."""
+    from ansible.module_utils.common.text.converters import to_bytes  # pylint: disable=import-outside-toplevel
+    from ansible_collections.geostack.cluster.plugins.module_utils.manifest import (  # pylint: disable=import-outside-toplevel
+        file_drift,
+        normalize_file,
+        normalize_service,
+        service_drift,
+        sha1,
+    )
+
+    files, services, users = state.get("files") or {}, state.get("services") or {}, state.get("users") or {}
+    drifts = {}
+    for app in apps:
+        reasons = [] if users.get(app["user"]) else [f"user {app['user']} is missing"]
+        for index, entry in enumerate(app["files"]):
+            item = normalize_file(entry, index)
+            if "content" in item:
+                item["checksum"] = sha1(to_bytes(item["content"], errors="surrogate_or_strict"))
+            reasons += file_drift(item, files.get(item["dest"]))
+        for index, entry in enumerate(app["services"]):
+            item = normalize_service(entry, index)
+            reasons += service_drift(item, services.get(item["name"]))
+        reasons += web_apps_drift([app], state, gunicorn_version, python_version)
+        if reasons:
+            drifts[app["name"]] = reasons
+    return drifts
+
+
 def _app_errors(i, app):
     where = f"web_apps[{i}]"
     if not isinstance(app, dict):
@@ -258,4 +288,5 @@ class FilterModule:
             "web_app_paths": web_app_paths,
             "web_venv_id": web_venv_id,
             "web_apps_drift": web_apps_drift,
+            "web_app_drifts": web_app_drifts,
         }

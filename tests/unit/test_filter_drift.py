@@ -196,3 +196,20 @@ def test_a_git_app_is_on_the_commit_its_version_names():
     assert web_apps_drift([tag], web_state(f"/srv/w/a/releases/{tagged[:16]}", "abc", ls_remote=peeled), "23.0.0", "3.13.5") == []
     assert web_apps_drift([app], web_state("/x", "abc", ls_remote=""), "23.0.0", "3.13.5") == [
         "app a: main of its repository could not be read"]
+
+
+def test_only_the_web_apps_that_differ_are_named():
+    from ansible_collections.geostack.cluster.plugins.filter.web import web_app_drifts
+
+    base = {"subdir": "", "requirements": "requirements.txt", "release": "r1", "git": None}
+    conf = {"dest": "/etc/geostack-web/a.conf.py", "content": "workers = 2\n", "owner": "root", "mode": "0640"}
+    a = {**base, "name": "a", "user": "web-a", "base": "/srv/w/a", "files": [conf], "services": [{"name": "geostack-web-a.service"}]}
+    b = {**base, "name": "b", "user": "web-b", "base": "/srv/w/b", "files": [], "services": []}
+    state = web_state("/srv/w/a/releases/r1", "abc")
+    state["files"]["/etc/geostack-web/a.conf.py"] = {"exists": True, "type": "file", "owner": "root", "mode": "0640",
+                                                     "checksum": "0" * 40}
+    state["services"] = {"geostack-web-a.service": {"load": "loaded", "active": "active", "enabled": "enabled"}}
+    state["users"] = {"web-a": {"uid": 1}, "web-b": None}
+    drifts = web_app_drifts([a, b], state, "23.0.0", "3.13.5")
+    assert drifts["a"] == ["/etc/geostack-web/a.conf.py has other content"]
+    assert drifts["b"][0] == "user web-b is missing"
