@@ -13,11 +13,13 @@ export AWS_EC2_METADATA_DISABLED := true
 # Scenarios `make test` runs: every molecule/*/molecule.yml, those in
 # SCENARIO_ORDER first (the longest first), then any other in name order, so a
 # new scenario runs without editing this file. MOLECULE_LANES at a time
-# (scripts/molecule_lanes.sh; each lane takes the next when one ends). One
-# lane by default: on 2 cores two lanes saved little, and load made a
-# RabbitMQ read time out. A subset is run only when the command line says so:
+# (scripts/molecule_lanes.sh; each lane takes the next when one ends). Two
+# lanes by default: since a re-run reads each node once, the scenarios spend
+# much of their time waiting on services, and on 2 cores two lanes took 46
+# min where one took 66 (docs/performance.md). MOLECULE_LANES=1 runs them one
+# after another. A subset is run only when the command line says so:
 #   make test SCENARIOS=docker
-#   make molecule MOLECULE_LANES=2
+#   make molecule MOLECULE_LANES=1
 SCENARIO_ORDER := default messaging web swarm citus stack tiles monitoring docker
 FOUND_SCENARIOS := $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
 ALL_SCENARIOS := $(filter $(FOUND_SCENARIOS),$(SCENARIO_ORDER)) $(sort $(filter-out $(SCENARIO_ORDER),$(FOUND_SCENARIOS)))
@@ -28,7 +30,7 @@ ifeq ($(origin SCENARIOS),environment)
   endif
 endif
 SCENARIOS ?= $(ALL_SCENARIOS)
-MOLECULE_LANES ?= 1
+MOLECULE_LANES ?= 2
 
 .PHONY: help setup lint unit integration molecule test cluster cluster-down cloud-up cloud-down build benchmark clean
 
