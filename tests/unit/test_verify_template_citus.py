@@ -1,0 +1,58 @@
+"""playbooks/templates/verify_citus.yml.j2, rendered by ansible-core's own templating: the rows verify.yml reports for Citus."""
+
+from pathlib import Path
+
+import yaml
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+
+TEMPLATE = Path(__file__).parents[2] / "playbooks" / "templates" / "verify_citus.yml.j2"
+COORDINATOR = "c-1"
+WORKERS = {"w-1": "10.0.0.11", "w-2": "10.0.0.12"}
+
+
+def rows(citus_enabled: bool, extension: list, nodes: list | None = None, ping: dict | None = None) -> list[dict]:
+    coordinator = {
+        "citus_enabled": citus_enabled,
+        "_verify_ping": ping or {"ping": "pong"},
+        "_verify_citus": {"query_result": extension},
+        "_verify_citus_nodes": {"query_result": nodes or []},
+    }
+    hostvars = {COORDINATOR: coordinator, **{w: {"geostack_private_address": a} for w, a in WORKERS.items()}}
+    variables = {"ansible_play_hosts_all": [COORDINATOR], "hostvars": hostvars,
+                 "groups": {"citus_workers": list(WORKERS)}}
+    return yaml.safe_load(Templar(loader=DataLoader(), variables=variables).template(trust_as_template(TEMPLATE.read_text())))
+
+
+def test_an_unreachable_coordinator_is_a_failure():
+    [row] = rows(True, [], ping={"unreachable": True, "msg": "gone"})
+    assert row["ok"] is False and row["detail"] == "unreachable"
+
+
+def test_a_missing_extension_is_a_failure_when_citus_is_enabled():
+    [row] = rows(True, [])
+    assert row["ok"] is False
+    assert row["detail"] == "PostgreSQL answers, but the citus extension is missing although citus_enabled is true"
+
+
+def test_a_missing_extension_says_citus_is_not_enabled_when_it_is_off():
+    [row] = rows(False, [])
+    assert row["ok"] is True and "Citus not enabled (citus_enabled is false)" in row["detail"]
+
+
+def test_each_worker_must_be_an_active_primary():
+    nodes = [
+        {"name": "10.0.0.11", "port": 5432, "active": True, "role": "primary", "shards": True},
+        {"name": "10.0.0.12", "port": 5432, "active": False, "role": "primary", "shards": True},
+    ]
+    coordinator, first, second = rows(True, [{"extversion": "14.0"}], nodes)
+    assert coordinator["ok"] is True and coordinator["detail"] == "Citus 14.0, 2 workers registered"
+    assert first == {"layer": "citus", "check": "worker w-1", "ok": True,
+                     "detail": "active, primary, takes shards (10.0.0.11:5432)"}
+    assert second["ok"] is False and second["detail"].startswith("inactive")
+
+
+def test_an_unregistered_worker_is_a_failure():
+    nodes = [{"name": "10.0.0.11", "port": 5432, "active": True, "role": "primary", "shards": True}]
+    _, _, missing = rows(True, [{"extversion": "14.0"}], nodes)
+    assert missing["ok"] is False and missing["detail"] == "not registered in pg_dist_node (10.0.0.12)"
