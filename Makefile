@@ -15,7 +15,7 @@ export AWS_EC2_METADATA_DISABLED := true
 # new scenario runs without editing this file. MOLECULE_LANES at a time
 # (scripts/molecule_lanes.sh; each lane takes the next when one ends). Two
 # lanes by default: since a re-run reads each node once, the scenarios spend
-# much of their time waiting on services, and on 2 cores two lanes took 46
+# much of their time waiting on services, and on 2 cores two lanes took 46-48
 # min where one took 66 (docs/performance.md). MOLECULE_LANES=1 runs them one
 # after another. A subset is run only when the command line says so:
 #   make test SCENARIOS=docker
