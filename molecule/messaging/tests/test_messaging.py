@@ -322,6 +322,62 @@ def test_a_member_leaves_only_with_a_quorum_left_and_a_fresh_node_rejoins():
     assert again.rc == 0 and again.total("changed") == 0, again.output
 
 
+def test_a_member_whose_machine_is_replaced_by_an_empty_one_heals_with_one_converge():
+    """The seed's machine dies without `remove` (an instance retired, a lost disk) and an empty one takes its name,
+    while 100 persistent messages sit in a quorum queue. The members left still list it; one converge makes the
+    new machine a member of both again: RabbitMQ forgets the old identity on a member that stays, resets and joins
+    the new node to the others' cluster and grows the queue back onto it; ZooKeeper's member keeps its myid and
+    syncs from the leader. No message and no znode is lost."""
+    replaced, survivors = NODES[0], NODES[1:]
+    messages = {f"ride-{n}" for n in range(100)}
+    with amqp(survivors[0]) as conn:
+        channel = conn.channel()
+        channel.confirm_delivery()
+        for body in sorted(messages):
+            channel.basic_publish("", "readQ", body.encode(), pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent), mandatory=True)
+    zk = KazooClient(hosts=f"{address(survivors[0])}:2181")
+    zk.start(timeout=15)
+    zk.ensure_path("/geostack")
+    zk.create("/geostack/before-the-replacement", b"kept", makepath=True)
+    zk.stop()
+
+    run = run_playbook("replace.yml", extra_vars={"replaced": replaced})
+    assert run.rc == 0, run.failures
+    assert sh(replaced, "test -e /var/lib/rabbitmq || test -e /var/lib/zookeeper", check=False).returncode == 1  # empty
+    listed = json.loads(sh(survivors[0], "rabbitmqctl -q cluster_status --formatter json").stdout)
+    assert f"rabbit@{replaced}" in listed["disk_nodes"] and f"rabbit@{replaced}" not in listed["running_nodes"]
+
+    run = run_playbook("converge.yml")
+    assert run.rc == 0, run.failures
+    # The old identity was forgotten on a member that stays, and the new node joined the others.
+    assert f"rabbitmqctl forget_cluster_node rabbit@{replaced}" in run.output, run.output[-3000:]
+    assert f"rabbitmqctl join_cluster rabbit@{survivors[0]}" in run.output
+    everyone = [f"rabbit@{n}" for n in NODES]
+    assert running_nodes(replaced) == running_nodes(survivors[0]) == everyone
+    assert members(survivors[0], "readQ") == everyone
+    received = set()
+    with amqp(replaced) as conn:
+        channel = conn.channel()
+        for _ in range(len(messages) + 1):
+            method, _, body = channel.basic_get("readQ", auto_ack=True)
+            if method is None:
+                break
+            received.add(body.decode())
+    assert received == messages
+    assert sh(replaced, "cat /var/lib/zookeeper/data/myid").stdout.strip() == "1"
+    assert wait_for(lambda: zk_mode(replaced) in ("leader", "follower"), timeout=60)
+    assert sorted(zk_mode(n) for n in NODES) == ["follower", "follower", "leader"]
+    zk = KazooClient(hosts=f"{address(replaced)}:2181")
+    zk.start(timeout=15)
+    try:
+        zk.sync("/geostack/before-the-replacement")
+        assert zk.get("/geostack/before-the-replacement")[0] == b"kept"
+    finally:
+        zk.stop()
+    again = run_playbook("converge.yml")
+    assert again.rc == 0 and again.total("changed") == 0, again.output
+
+
 # Bad input
 
 
