@@ -44,8 +44,8 @@ lint: setup ## yamllint, ansible-lint (production profile) and ruff (Python)
 	yamllint --strict .
 	@# The default inventory is the local cloud, which needs the emulator; the
 	@# syntax checks ansible-lint runs need no hosts at all.
-	ANSIBLE_INVENTORY=$(CURDIR)/tests/lint/hosts.yml ansible-lint --profile production
-	ruff check plugins tests benchmarks molecule roles/zookeeper/files/geostack-zookeeper-metrics
+	ANSIBLE_INVENTORY=$(CURDIR)/tests/lint/hosts.yml ANSIBLE_INVENTORY_ENABLED=yaml ansible-lint --profile production
+	ruff check plugins tests benchmarks molecule scripts roles/zookeeper/files/geostack-zookeeper-metrics
 
 unit: setup ## Unit tests (pytest, moto in-process)
 	pytest -q tests/unit

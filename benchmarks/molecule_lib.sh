@@ -3,6 +3,8 @@
 # destroys the scenario's nodes on exit (output to the log: stdout must end
 # with the JSON line).
 export PATH="$PWD/.venv/bin:$PATH" MOLECULE_GLOB='molecule/*/molecule.yml' ANSIBLE_CONFIG="$PWD/ansible.cfg"
+# The scenarios' inventories are YAML files; the project's ansible.cfg reads only plugin configs.
+export ANSIBLE_INVENTORY_ENABLED=host_list,auto,yaml
 out=benchmarks/results; mkdir -p "$out"
 log="$out/$(basename "$0" .sh).log"
 

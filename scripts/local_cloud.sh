@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# The local cloud's EC2 API: a moto server on 127.0.0.1.
+# The local cloud's AWS API: a moto server on 127.0.0.1 (scripts/local_cloud_server.py).
 #   scripts/local_cloud.sh start    start it unless it already answers
-#   scripts/local_cloud.sh stop     stop the one this script started
+#   scripts/local_cloud.sh stop     stop the one this script started; its state stays
 #   scripts/local_cloud.sh status   say whether it answers
-# The instances it emulates are backed by containers (roles/local_cloud);
-# its state lives in memory, so after a stop the next provision starts afresh
-# and the backend removes the containers of the instances that are gone.
+#   scripts/local_cloud.sh reset    stop it and forget its state (every instance)
+# The instances it emulates are backed by containers (roles/local_cloud). Its
+# records (instances, VPC, subnets, security groups, key pairs, tags) are
+# written to a snapshot beside the local secrets after every change and loaded
+# on start, so a stop, a start or a reboot keeps the cluster.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 PORT=${GEOSTACK_MOTO_PORT:-4566}
 STATE=${GEOSTACK_STATE_DIR:-$here/.cache/local_cloud}
 PIDFILE=$STATE/moto-$PORT.pid
 LOG=$STATE/moto-$PORT.log
-MOTO=${GEOSTACK_VENV:-$here/.venv}/bin/moto_server
+PYTHON=${GEOSTACK_VENV:-$here/.venv}/bin/python
+SNAPSHOT=${GEOSTACK_CLOUD_STATE:-$HOME/.cache/geostack/local_cloud/aws-$PORT.state}
 
 say() { printf '[local-cloud] %s\n' "$*"; }
 answers() {
@@ -24,27 +27,35 @@ answers() {
 case "${1:-status}" in
   start)
     if answers; then say "EC2 emulator answers on 127.0.0.1:$PORT"; exit 0; fi
-    [ -x "$MOTO" ] || { say "ERROR: $MOTO not found; run 'make setup' first" >&2; exit 1; }
+    [ -x "$PYTHON" ] || { say "ERROR: $PYTHON not found; run 'make setup' first" >&2; exit 1; }
     mkdir -p "$STATE"
-    nohup "$MOTO" -H 127.0.0.1 -p "$PORT" >>"$LOG" 2>&1 &
+    nohup "$PYTHON" "$here/scripts/local_cloud_server.py" --port "$PORT" --state "$SNAPSHOT" >>"$LOG" 2>&1 &
     echo $! >"$PIDFILE"
     for _ in $(seq 1 50); do
-      if answers; then say "EC2 emulator started on 127.0.0.1:$PORT (pid $(cat "$PIDFILE"), log $LOG)"; exit 0; fi
+      if answers; then say "EC2 emulator started on 127.0.0.1:$PORT (pid $(cat "$PIDFILE"), state $SNAPSHOT, log $LOG)"; exit 0; fi
       sleep 0.2
     done
     say "ERROR: the emulator did not answer on 127.0.0.1:$PORT; see $LOG" >&2
     exit 1
     ;;
-  stop)
-    if [ -f "$PIDFILE" ] && kill "$(cat "$PIDFILE")" 2>/dev/null; then
+  stop | reset)
+    if [ -f "$PIDFILE" ] && pid=$(cat "$PIDFILE") && kill "$pid" 2>/dev/null; then
+      # It writes its state as it exits.
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
       say "EC2 emulator stopped"
     else
       say "no emulator started by this script on port $PORT"
     fi
     rm -f "$PIDFILE"
+    if [ "$1" = reset ]; then
+      rm -f "$SNAPSHOT"
+      say "its state is forgotten: the next start knows no instance"
+    elif [ -f "$SNAPSHOT" ]; then
+      say "the cluster stays: its instances come back with 'make cloud-up' (state $SNAPSHOT); 'make cluster-down' removes it"
+    fi
     ;;
   status)
     if answers; then say "EC2 emulator answers on 127.0.0.1:$PORT"; else say "EC2 emulator is not running"; exit 3; fi
     ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|reset" >&2; exit 2 ;;
 esac

@@ -170,6 +170,7 @@ import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from urllib.parse import urlparse
 
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
@@ -217,6 +218,12 @@ def _safe_hostname(name):
     """An inventory hostname from a Name tag: printable, no spaces."""
     name = re.sub(r"\s+", "-", name.strip())
     return re.sub(r"[^\w.@:+=,/-]", "_", name)
+
+
+def _is_loopback(url):
+    """Whether an endpoint URL points at this machine (the local cloud's emulator)."""
+    host = urlparse(url).hostname or ""
+    return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
 def _launch_key(inst):
@@ -354,8 +361,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             hint = " Check the credentials (profile, access key) and their permissions." if auth else ""
             raise AnsibleParserError(f"geostack.cluster.ec2: describe_instances in {region} failed: {exc}.{hint}") from exc
         except botocore.exceptions.BotoCoreError as exc:
-            where = self.get_option("endpoint_url") or f"the EC2 endpoint of {region}"
-            raise AnsibleParserError(f"geostack.cluster.ec2: cannot reach {where}: {exc}") from exc
+            endpoint = self.get_option("endpoint_url") or ""
+            where = endpoint or f"the EC2 endpoint of {region}"
+            # The local cloud's emulator, on loopback: say how to start it.
+            hint = " Is the local cloud's EC2 emulator running? Start it with: make cloud-up" if _is_loopback(endpoint) else ""
+            # Not chained: the cause is in the message, and Ansible would print it once more.
+            raise AnsibleParserError(f"geostack.cluster.ec2: cannot reach {where}.{hint} ({exc})") from None
         return found
 
     def _describe(self, session, regions):

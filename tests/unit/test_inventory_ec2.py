@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import boto3
@@ -326,9 +327,17 @@ def test_wrong_credentials_are_reported(inventory):
         inventory()
 
 
-def test_unreachable_endpoint_is_reported(inventory):
-    with pytest.raises(AnsibleParserError, match=r"cannot reach http://127\.0\.0\.1:9"):
+def test_an_unreachable_local_emulator_names_the_command_that_starts_it(inventory):
+    with pytest.raises(AnsibleParserError, match=r"cannot reach http://127\.0\.0\.1:9\. .*Start it with: make cloud-up"):
         inventory(endpoint_url="http://127.0.0.1:9", retries_max_attempts=1, connect_timeout=1)
+
+
+@pytest.mark.parametrize(("url", "local"), [("http://127.0.0.1:4566", True), ("http://localhost:4571", True),
+                                          ("http://[::1]:4566", True), ("https://ec2.eu-west-1.amazonaws.com", False),
+                                          ("http://10.0.0.5:4566", False), ("", False)])
+def test_only_a_loopback_endpoint_gets_the_local_cloud_hint(url, local):
+    plugin = inventory_loader.get("geostack.cluster.ec2")
+    assert sys.modules[type(plugin).__module__]._is_loopback(url) is local
 
 
 # ---------------------------------------------------------------- cache

@@ -365,12 +365,11 @@ def test_a_lost_worker_is_reported_and_an_interrupted_site_run_brings_the_cluste
     assert f"prometheus {MANAGER} job node" in down.output and f"down: {lost}" in down.output, down.output[-3000:]
 
     # site.yml re-provisions the instance's node and converges it; killed
-    # while that node installs Docker, run again it finishes the node and
-    # prunes the lost swarm node.
-    prune = ["-e", "swarm_prune_down_nodes=true"]
-    run_until_killed([*prune, str(PROJECT / "site.yml")], "Install Docker Engine packages", tmp_path / "killed.log")
+    # while that node installs Docker, run again (with no option) it
+    # finishes the node and prunes the swarm node it replaced.
+    run_until_killed([str(PROJECT / "site.yml")], "Install Docker Engine packages", tmp_path / "killed.log")
     assert lost in hostvars()
-    rc, output, _ = play_text("site.yml", "-vvv", *prune)
+    rc, output, _ = play_text("site.yml", "-vvv")
     assert rc == 0, output[-5000:]
     # A full converge at -vvv (the new node's swarm join, its database and
     # RabbitMQ settings) prints no secret.
