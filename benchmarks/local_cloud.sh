@@ -21,13 +21,13 @@ cluster=bench$$
 inv=$(mktemp -d)
 state=$(mktemp -d)
 out=benchmarks/results; mkdir -p "$out"; log="$out/local_cloud.log"; : >"$log"
-export GEOSTACK_MOTO_PORT=$port GEOSTACK_STATE_DIR="$state"
+export GEOSTACK_MOTO_PORT=$port GEOSTACK_STATE_DIR="$state" GEOSTACK_CLOUD_STATE="$state/aws.state"
 image=${GEOSTACK_TEST_IMAGE:-geostack/debian13-systemd:latest}
 floor_nodes=()
 
 cleanup() {
   ansible-playbook -i "$inv" playbooks/teardown.yml -e geostack_teardown_confirm=$cluster >>"$log" 2>&1 || true
-  ./scripts/local_cloud.sh stop >>"$log" 2>&1 || true
+  ./scripts/local_cloud.sh reset >>"$log" 2>  ./scripts/local_cloud.sh stop >>"$log" 2>&1 || true1 || true
   [ ${#floor_nodes[@]} -eq 0 ] || docker rm -f -v "${floor_nodes[@]}" >>"$log" 2>&1 || true
   rm -rf "$inv" "$state"
 }
