@@ -27,7 +27,7 @@ floor_nodes=()
 
 cleanup() {
   ansible-playbook -i "$inv" playbooks/teardown.yml -e geostack_teardown_confirm=$cluster >>"$log" 2>&1 || true
-  ./scripts/local_cloud.sh reset >>"$log" 2>  ./scripts/local_cloud.sh stop >>"$log" 2>&1 || true1 || true
+  ./scripts/local_cloud.sh reset >>"$log" 2>&1 || true
   [ ${#floor_nodes[@]} -eq 0 ] || docker rm -f -v "${floor_nodes[@]}" >>"$log" 2>&1 || true
   rm -rf "$inv" "$state"
 }
