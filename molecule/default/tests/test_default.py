@@ -1,7 +1,9 @@
 """The whole cluster on the local cloud, as site.yml built it (Molecule's converge).
 
 In order (the tests share one cluster): verify.yml is green; site.yml in
---check at -vvv changes nothing and prints no secret; bad scale input is
+--check at -vvv changes nothing and prints no secret; the EC2 emulator
+stopped and started keeps the instances, and site.yml then changes nothing,
+is green, and a row and a file on the nodes are intact; bad scale input is
 refused before anything changes; `site.yml --tags scale -e workers=3` is
 killed while the new node installs Docker, and scale.yml run again finishes
 it without touching the other nodes (no secret in its -vvv log); then
@@ -170,6 +172,30 @@ def test_check_mode_at_vvv_changes_nothing_and_prints_no_secret():
     assert all(r["changed"] == 0 and r["failed"] == 0 for r in recap.values()), recap
     assert "ESTABLISH DOCKER CONNECTION" in output  # really at -vvv
     assert_no_secret(output)
+
+
+def test_the_emulator_restarted_keeps_the_cluster_and_its_data():
+    """The EC2 emulator stopped and started again (as after `make cloud-down` / `make cloud-up` or a reboot): the same
+    instances come back, site.yml changes nothing and is green, and the nodes keep their data."""
+    emulator = dict(os.environ, GEOSTACK_MOTO_PORT="4571")
+    instances = {host: vars_["ec2_instance_id"] for host, vars_ in hostvars().items()}
+    psql("CREATE TABLE IF NOT EXISTS restart_probe (v text)")
+    psql("INSERT INTO restart_probe VALUES ('kept')")
+    sh(container(WEB), "echo kept > /srv/restart-probe")
+
+    stopped = subprocess.run([str(PROJECT / "scripts" / "local_cloud.sh"), "stop"], env=emulator, capture_output=True,
+                             text=True, check=True).stdout
+    assert "EC2 emulator stopped" in stopped and "the cluster stays" in stopped, stopped
+    subprocess.run([str(PROJECT / "scripts" / "local_cloud.sh"), "start"], env=emulator, capture_output=True, check=True)
+
+    assert {host: vars_["ec2_instance_id"] for host, vars_ in hostvars().items()} == instances
+    run = run_playbook(PROJECT / "site.yml", inventory=INVENTORY)
+    assert run.rc == 0, run.failures or run.output[-3000:]
+    assert run.total("changed") == 0, run.changed_tasks()
+    assert "checks are healthy." in run.output
+    assert psql("SELECT string_agg(v, ',') FROM restart_probe") == "kept"
+    assert sh(container(WEB), "cat /srv/restart-probe").stdout.strip() == "kept"
+    psql("DROP TABLE restart_probe")
 
 
 # The include that runs a layer's install and configure steps, skipped when
