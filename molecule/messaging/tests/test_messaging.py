@@ -87,6 +87,28 @@ def amqp(node: str) -> pika.BlockingConnection:
     return pika.BlockingConnection(params)
 
 
+def publish(node: str, queue: str, bodies: set[str]) -> None:
+    """Publish each body to the queue as a persistent message, each confirmed by the broker."""
+    with amqp(node) as conn:
+        channel = conn.channel()
+        channel.confirm_delivery()
+        for body in sorted(bodies):
+            channel.basic_publish("", queue, body.encode(), pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent), mandatory=True)
+
+
+def consume(node: str, queue: str, most: int) -> set[str]:
+    """Take up to `most` messages off the queue through `node` (one more try shows the queue is empty)."""
+    received = set()
+    with amqp(node) as conn:
+        channel = conn.channel()
+        for _ in range(most + 1):
+            method, _, body = channel.basic_get(queue, auto_ack=True)
+            if method is None:
+                break
+            received.add(body.decode())
+    return received
+
+
 # RabbitMQ
 
 
@@ -202,23 +224,11 @@ def test_no_secret_reaches_the_converge_output():
 
 def test_a_stopped_rabbitmq_node_loses_no_message_and_rejoins_on_converge():
     messages = {f"trip-{n}" for n in range(200)}
-    with amqp(NODES[0]) as conn:
-        channel = conn.channel()
-        channel.confirm_delivery()
-        for body in sorted(messages):
-            channel.basic_publish("", "readQ", body.encode(), pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent), mandatory=True)
+    publish(NODES[0], "readQ", messages)
     sh(NODES[2], "systemctl stop rabbitmq-server")
     try:
         assert running_nodes(NODES[1]) == [f"rabbit@{n}" for n in NODES[:2]]
-        received = set()
-        with amqp(NODES[1]) as conn:
-            channel = conn.channel()
-            for _ in range(len(messages) + 1):
-                method, _, body = channel.basic_get("readQ", auto_ack=True)
-                if method is None:
-                    break
-                received.add(body.decode())
-        assert received == messages
+        assert consume(NODES[1], "readQ", len(messages)) == messages
     finally:
         run = run_playbook("converge.yml")
     assert run.rc == 0, run.failures
@@ -330,11 +340,7 @@ def test_a_member_whose_machine_is_replaced_by_an_empty_one_heals_with_one_conve
     syncs from the leader. No message and no znode is lost."""
     replaced, survivors = NODES[0], NODES[1:]
     messages = {f"ride-{n}" for n in range(100)}
-    with amqp(survivors[0]) as conn:
-        channel = conn.channel()
-        channel.confirm_delivery()
-        for body in sorted(messages):
-            channel.basic_publish("", "readQ", body.encode(), pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent), mandatory=True)
+    publish(survivors[0], "readQ", messages)
     zk = KazooClient(hosts=f"{address(survivors[0])}:2181")
     zk.start(timeout=15)
     zk.ensure_path("/geostack")
@@ -356,15 +362,7 @@ def test_a_member_whose_machine_is_replaced_by_an_empty_one_heals_with_one_conve
     everyone = [f"rabbit@{n}" for n in NODES]
     assert running_nodes(replaced) == running_nodes(survivors[0]) == everyone
     assert members(survivors[0], "readQ") == everyone
-    received = set()
-    with amqp(replaced) as conn:
-        channel = conn.channel()
-        for _ in range(len(messages) + 1):
-            method, _, body = channel.basic_get("readQ", auto_ack=True)
-            if method is None:
-                break
-            received.add(body.decode())
-    assert received == messages
+    assert consume(replaced, "readQ", len(messages)) == messages
     assert sh(replaced, "cat /var/lib/zookeeper/data/myid").stdout.strip() == "1"
     assert wait_for(lambda: zk_mode(replaced) in ("leader", "follower"), timeout=60)
     assert sorted(zk_mode(n) for n in NODES) == ["follower", "follower", "leader"]
