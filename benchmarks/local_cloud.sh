@@ -36,6 +36,9 @@ trap cleanup EXIT
 cp -r inventories/local/group_vars "$inv/"
 sed -e "s/^cluster: .*/cluster: $cluster/" -e "s#^endpoint_url: .*#endpoint_url: http://127.0.0.1:$port#" \
   inventories/local/geostack_ec2.yml >"$inv/geostack_ec2.yml"
+# A VPC (and so a node network) apart from `make cluster`'s and the tests'.
+sed -i -e 's#^provision_vpc_cidr: .*#provision_vpc_cidr: 10.72.0.0/16#' \
+  -e 's#^provision_subnet_cidr: .*#provision_subnet_cidr: 10.72.1.0/24#' "$inv/group_vars/all.yml"
 
 now() { date +%s.%N; }
 play() { echo "=== ansible-playbook $*" >>"$log"; ansible-playbook -i "$inv" "$@" >>"$log" 2>&1; }

@@ -13,6 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
+from nodes import address, sh, wait_for
 
 from ..conftest import ROOT
 from .conftest import PLAYBOOKS, REGION, Cluster, free_port, live, run_playbook
@@ -113,32 +114,74 @@ def test_a_stopped_emulator_is_one_error_that_names_make_cloud_up(tmp_path):
     assert "cannot reach" in first and "Start it with: make cloud-up" in first, output
 
 
-def test_the_backend_keeps_a_node_no_instance_accounts_for_and_teardown_removes_it(tmp_path):
-    cluster = f"orphan{os.getpid() % 1000}"
-    name = f"i-0orphan{os.getpid()}"  # the backend names a node after its instance id
-    image = os.environ.get("GEOSTACK_TEST_IMAGE", "geostack/debian13-systemd:latest")
-    subprocess.run(["docker", "run", "-d", "--name", name, "--label", f"geostack.cluster={cluster}",
-                    "--label", f"geostack.instance={name}", "--entrypoint", "sleep", image, "infinity"],
-                   check=True, capture_output=True)
+@pytest.fixture
+def backend(tmp_path):
+    """Run geostack.cluster.local_cloud (the container backend) from the controller with these extra vars."""
     playbook = tmp_path / "backend.yml"
     playbook.write_text(yaml.safe_dump([{
         "name": "The local cloud's backend", "hosts": "localhost", "connection": "local", "gather_facts": False,
         "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
         "tasks": [{"name": "Back the instances", "ansible.builtin.include_role": {"name": "geostack.cluster.local_cloud"}}],
     }]))
+    return lambda **extra_vars: run_playbook(playbook, inventory="localhost,", extra_vars=extra_vars)
+
+
+def test_the_backend_keeps_a_node_no_instance_accounts_for_and_teardown_removes_it(backend):
+    cluster = f"orphan{os.getpid() % 1000}"
+    name = f"i-0orphan{os.getpid()}"  # the backend names a node after its instance id
+    image = os.environ.get("GEOSTACK_TEST_IMAGE", "geostack/debian13-systemd:latest")
+    subprocess.run(["docker", "run", "-d", "--name", name, "--label", f"geostack.cluster={cluster}",
+                    "--label", f"geostack.instance={name}", "--entrypoint", "sleep", image, "infinity"],
+                   check=True, capture_output=True)
     try:
-        kept = run_playbook(playbook, inventory="localhost,", extra_vars={"local_cloud_cluster": cluster, "local_cloud_instances": []})
+        kept = backend(local_cloud_cluster=cluster, local_cloud_instances=[])
         assert kept.rc == 0 and kept.total("changed") == 0, kept.failures
         assert f"Kept 1 node container(s) of cluster {cluster}" in kept.output
         assert f"docker rm -f -v {name}" in kept.output
         assert container_exists(name)
 
-        gone = run_playbook(playbook, inventory="localhost,",
-                            extra_vars={"local_cloud_cluster": cluster, "local_cloud_instances": [], "local_cloud_teardown": True})
+        gone = backend(local_cloud_cluster=cluster, local_cloud_instances=[], local_cloud_teardown=True)
         assert gone.rc == 0 and gone.total("changed") > 0, gone.failures
         assert not container_exists(name)
     finally:
         subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
+
+
+def test_nodes_keep_their_instance_addresses_across_restarts_and_a_kept_node_keeps_its_address(backend):
+    """With a subnet, each node gets its instance's private address, and keeps it when the nodes stop and start in
+    another order (Docker would otherwise hand out addresses anew); a restarted node has a writable /proc/sys with
+    nobody's help. A new instance whose address a kept (unaccounted-for) container holds is refused before it starts."""
+    cluster = f"pin{os.getpid() % 1000}"
+    tag = os.getpid()
+    instances = [{"instance_id": f"i-0pin{tag}{n}", "private_ip_address": f"10.79.1.{n + 4}", "tags": {"Name": f"pin-{n}"}}
+                 for n in (0, 1)]
+    names = [i["instance_id"] for i in instances]
+    cloud = {"local_cloud_cluster": cluster, "local_cloud_subnet": "10.79.0.0/16"}
+    try:
+        up = backend(**cloud, local_cloud_instances=instances)
+        assert up.rc == 0, up.failures or up.output[-3000:]
+        assert [address(name) for name in names] == ["10.79.1.4", "10.79.1.5"]
+
+        subprocess.run(["docker", "stop", *names], check=True, capture_output=True)
+        subprocess.run(["docker", "start", *reversed(names)], check=True, capture_output=True)
+        assert [address(name) for name in names] == ["10.79.1.4", "10.79.1.5"]
+        for name in names:
+            wait_for(lambda n=name: sh(n, "systemctl is-system-running", check=False).stdout.strip() in ("running", "degraded"),
+                     timeout=120)
+            assert " /proc/sys proc rw," in sh(name, "cat /proc/mounts").stdout
+        again = backend(**cloud, local_cloud_instances=instances)
+        assert again.rc == 0 and again.total("changed") == 0, again.changed_tasks()
+
+        # The emulator forgot the first instance (its state was reset) and gave its address to a new one.
+        newcomer = {"instance_id": f"i-0pin{tag}9", "private_ip_address": "10.79.1.4", "tags": {"Name": "pin-9"}}
+        refused = backend(**cloud, local_cloud_instances=[instances[1], newcomer])
+        assert refused.rc != 0
+        assert (f"instance {newcomer['instance_id']} has 10.79.1.4, held by {names[0]}" in refused.output
+                and f"docker rm -f -v {names[0]}" in refused.output), refused.output[-3000:]
+        assert not container_exists(newcomer["instance_id"]) and container_exists(names[0])
+    finally:
+        backend(**cloud, local_cloud_instances=[], local_cloud_teardown=True)
+        subprocess.run(["docker", "rm", "-f", "-v", *names], capture_output=True, check=False)
 
 
 def container_exists(name: str) -> bool:

@@ -3,7 +3,9 @@
 In order (the tests share one cluster): verify.yml is green; site.yml in
 --check at -vvv changes nothing and prints no secret; the EC2 emulator
 stopped and started keeps the instances, and site.yml then changes nothing,
-is green, and a row and a file on the nodes are intact; bad scale input is
+is green, and a row and a file on the nodes are intact; every node stopped
+and started again keeps its address, and site.yml brings the cluster back
+green with a row, a message, a tile and a znode intact; bad scale input is
 refused before anything changes; `site.yml --tags scale -e workers=3` is
 killed while the new node installs Docker, and scale.yml run again finishes
 it without touching the other nodes (no secret in its -vvv log); then
@@ -27,8 +29,10 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
+import pika
 import pytest
-from nodes import sh, wait_for
+from kazoo.client import KazooClient
+from nodes import address, sh, wait_for
 from playbook_runner import assert_refused_before_any_change, run_playbook
 
 SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
@@ -196,6 +200,62 @@ def test_the_emulator_restarted_keeps_the_cluster_and_its_data():
     assert psql("SELECT string_agg(v, ',') FROM restart_probe") == "kept"
     assert sh(container(WEB), "cat /srv/restart-probe").stdout.strip() == "kept"
     psql("DROP TABLE restart_probe")
+
+
+def amqp() -> pika.BlockingConnection:
+    """The manager's broker, as the administrator, on the vhost the layout declares its queues in."""
+    credentials = pika.PlainCredentials("admin", secrets()["rabbitmq_admin"])
+    params = pika.ConnectionParameters(hostvars()[MANAGER]["geostack_private_address"], 5672, "rideshare", credentials,
+                                       connection_attempts=10, retry_delay=3)
+    return pika.BlockingConnection(params)
+
+
+@contextlib.contextmanager
+def zookeeper():
+    client = KazooClient(hosts=f"{hostvars()[MANAGER]['geostack_private_address']}:2181")
+    client.start(timeout=30)
+    try:
+        yield client
+    finally:
+        client.stop()
+
+
+def test_every_node_stopped_and_started_keeps_its_address_and_its_data():
+    """Every node container stopped and started again in the reverse order (as when Docker or the machine restarts):
+    each node keeps its instance's address, and one site.yml brings the cluster back green, with a row, a persistent
+    message, a tile and a znode intact."""
+    nodes = {host: container(host) for host in hostvars()}
+    before = {host: address(node) for host, node in nodes.items()}
+    assert before == {host: vars_["ec2_private_ip_address"] for host, vars_ in hostvars().items()}
+    tile = "/srv/geostack/tiles/restart-probe/0/0/0.png"
+    psql("CREATE TABLE IF NOT EXISTS restart_probe (v text)")
+    psql("INSERT INTO restart_probe VALUES ('kept')")
+    sh(container(MANAGER), f"mkdir -p {Path(tile).parent} && echo kept > {tile}")
+    with amqp() as conn:
+        channel = conn.channel()
+        channel.confirm_delivery()
+        channel.basic_publish("", "readQ", b"kept", pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent), mandatory=True)
+    with zookeeper() as client:
+        client.create("/restart-probe", b"kept", makepath=True)
+
+    subprocess.run(["docker", "stop", *nodes.values()], capture_output=True, timeout=600, check=True)
+    subprocess.run(["docker", "start", *reversed(sorted(nodes.values()))], capture_output=True, timeout=600, check=True)
+    assert {host: address(node) for host, node in nodes.items()} == before
+
+    run = run_playbook(PROJECT / "site.yml", inventory=INVENTORY)
+    assert run.rc == 0, run.failures or run.output[-3000:]
+    assert "checks are healthy." in run.output
+    print("changed after the restart:", run.changed_tasks())
+    assert psql("SELECT string_agg(v, ',') FROM restart_probe") == "kept"
+    assert sh(container(MANAGER), f"cat {tile}").stdout.strip() == "kept"
+    with amqp() as conn:
+        method, _, body = conn.channel().basic_get("readQ", auto_ack=True)
+        assert method is not None and body == b"kept"
+    with zookeeper() as client:
+        assert client.get("/restart-probe")[0] == b"kept"
+        client.delete("/restart-probe")
+    psql("DROP TABLE restart_probe")
+    sh(container(MANAGER), f"rm -r {Path(tile).parents[2]}")
 
 
 # The include that runs a layer's install and configure steps, skipped when
