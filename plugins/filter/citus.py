@@ -178,6 +178,52 @@ def _literal(value):
     return "'" + str(value).replace("'", "''") + "'"
 
 
+# Read-only queries by name (the role's probe and playbooks/verify.yml use the same text).
+QUERIES = {
+    # On the coordinator: each shard placement whose table is missing on its worker (a worker that came back empty),
+    # with how many placements its shard has, as one JSON array. A worker that does not answer is left out: its
+    # placements are unknown, not missing.
+    "missing_placements": (
+        "SELECT coalesce(json_agg(json_build_object('table', m.tab, 'node', m.nodename, 'port', m.nodeport, 'shard', m.shardid,"
+        " 'copies', m.copies) ORDER BY m.nodename, m.tab, m.shardid), '[]') FROM ("
+        "SELECT p.logicalrelid::regclass::text AS tab, r.nodename, r.nodeport, r.shardid,"
+        " (SELECT count(*) FROM pg_dist_placement c WHERE c.shardid = r.shardid) AS copies"
+        " FROM pg_dist_partition p,"
+        " LATERAL run_command_on_placements(p.logicalrelid, 'SELECT to_regclass(''%s'') IS NOT NULL') r"
+        " WHERE r.success AND r.result = 'f') m"
+    ),
+}
+
+
+def citus_query(name):
+    """The read-only query of that name (QUERIES)."""
+    return QUERIES[name]
+
+
+def citus_lost_shards(missing, hosts=None):
+    """One sentence per worker that lacks shard placements the coordinator lists on it (from the
+    missing_placements query): how many, of which tables, and how many shards had no other copy (their rows are
+    lost). hosts maps a worker's address to its inventory name."""
+    hosts = hosts or {}
+    copies, gone = {}, {}
+    for row in missing or []:
+        copies[row["shard"]] = row["copies"]
+        gone[row["shard"]] = gone.get(row["shard"], 0) + 1
+    workers = {}
+    for row in missing or []:
+        worker = workers.setdefault((row["node"], row["port"]), {"tables": {}, "lost": 0, "placements": 0})
+        worker["placements"] += 1
+        worker["tables"][row["table"]] = worker["tables"].get(row["table"], 0) + 1
+        worker["lost"] += gone[row["shard"]] >= copies[row["shard"]]
+    sentences = []
+    for (node, port), worker in sorted(workers.items()):
+        name = f"{hosts[node]} ({node}:{port})" if node in hosts else f"{node}:{port}"
+        tables = ", ".join(f"{table} {count}" for table, count in sorted(worker["tables"].items()))
+        sentences.append(f"worker {name} lacks {worker['placements']} shard placement(s) the coordinator lists on it"
+                         f" ({tables}); {worker['lost']} of those shards had no other copy, so their rows are lost")
+    return sentences
+
+
 def citus_probe_sql(wanted):
     """Two read-only queries, each returning one JSON object: `server` (as postgres, database postgres) and
     `database` (in the app database), for citus_drift."""
@@ -196,6 +242,12 @@ def citus_probe_sql(wanted):
         f" FROM pg_database WHERE datname = {_literal(wanted['database'])}))"
     )
     parts = ["'extensions', coalesce((SELECT json_agg(extname ORDER BY extname) FROM pg_extension), '[]')"]
+    if wanted.get("citus") and not wanted.get("coordinator"):
+        # The distributed tables a worker knows from the metadata its coordinator synced to it: a coordinator that
+        # came back empty finds its workers still holding them. (query_to_xml: pg_dist_partition exists only with
+        # the extension.)
+        parts.append("'metadata', CASE WHEN to_regclass('pg_dist_partition') IS NULL THEN 0 ELSE (xpath('/row/n/text()',"
+                     " query_to_xml('SELECT count(*) AS n FROM pg_dist_partition', false, true, '')))[1]::text::bigint END")
     if wanted.get("coordinator"):
         tables = ",".join(
             f"json_build_object('name', {_literal(t['name'])}, 'present', to_regclass({_literal(t['name'])}) IS NOT NULL"
@@ -206,6 +258,7 @@ def citus_probe_sql(wanted):
         )
         parts.append(f"'tables', json_build_array({tables})")
         if wanted.get("citus"):
+            parts.append(f"'missing', ({QUERIES['missing_placements']})")
             parts.append("'nodes', coalesce((SELECT json_agg(json_build_object('name', nodename, 'port', nodeport, 'group', groupid,"
                          " 'active', isactive) ORDER BY nodeid) FROM pg_dist_node), '[]')")
         if wanted.get("demo_table"):
@@ -263,6 +316,7 @@ def citus_drift(answers, wanted):
             drift.append("the coordinator's host is not set to its private address")
         active = {n["name"] for n in nodes if n.get("group") != 0 and n.get("port") == int(wanted["port"]) and n.get("active")}
         drift += [f"worker {w} is not an active node" for w in wanted.get("workers", []) if w not in active]
+        drift += citus_lost_shards(database.get("missing"))
     if wanted.get("demo_table") and (database.get("demo_rows") or 0) <= 0:
         drift.append(f"table {wanted['demo_table']} has no demo rows")
     return drift
@@ -274,6 +328,8 @@ class FilterModule:
             "postgres_password_matches": postgres_password_matches,
             "citus_probe_sql": citus_probe_sql,
             "citus_drift": citus_drift,
+            "citus_query": citus_query,
+            "citus_lost_shards": citus_lost_shards,
             "citus_ddl_columns": citus_ddl_columns,
             "citus_table_errors": citus_table_errors,
             "password_errors": password_errors,

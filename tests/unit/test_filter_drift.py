@@ -7,7 +7,13 @@ import json
 import os
 
 import pytest
-from ansible_collections.geostack.cluster.plugins.filter.citus import citus_drift, citus_probe_sql, postgres_password_matches
+from ansible_collections.geostack.cluster.plugins.filter.citus import (
+    citus_drift,
+    citus_lost_shards,
+    citus_probe_sql,
+    citus_query,
+    postgres_password_matches,
+)
 from ansible_collections.geostack.cluster.plugins.filter.rabbitmq import rabbitmq_drift, rabbitmq_password_matches
 
 
@@ -144,6 +150,31 @@ def test_a_citus_node_that_matches_has_no_drift():
 )
 def test_each_citus_difference_is_named(server, database, reason):
     assert citus_drift(citus_answers(server, database), CITUS_WANTED) == [reason]
+
+
+MISSING = [  # two shards of t with one placement each on 10.0.0.2, and one of two copies of a shard of r
+    {"table": "t", "node": "10.0.0.2", "port": 5432, "shard": 102008, "copies": 1},
+    {"table": "t", "node": "10.0.0.2", "port": 5432, "shard": 102010, "copies": 1},
+    {"table": "r", "node": "10.0.0.2", "port": 5432, "shard": 102040, "copies": 2},
+]
+
+
+def test_a_worker_that_came_back_empty_is_named_with_its_tables_and_lost_shards():
+    assert citus_lost_shards(MISSING, {"10.0.0.2": "w-1"}) == [
+        "worker w-1 (10.0.0.2:5432) lacks 3 shard placement(s) the coordinator lists on it (r 1, t 2);"
+        " 2 of those shards had no other copy, so their rows are lost"]
+    # Both copies of a shard missing: that shard is lost too; a worker without an inventory name is named by address.
+    both = [*MISSING, {"table": "r", "node": "10.0.0.3", "port": 5432, "shard": 102040, "copies": 2}]
+    assert citus_lost_shards(both)[0].endswith("3 of those shards had no other copy, so their rows are lost")
+    assert citus_lost_shards(both)[1].startswith("worker 10.0.0.3:5432 lacks 1 shard placement(s)")
+    assert citus_lost_shards([]) == [] and citus_lost_shards(None) == []
+
+
+def test_missing_placements_are_a_difference_on_the_coordinator():
+    drift = citus_drift(citus_answers(None, {"missing": MISSING[:1]}), CITUS_WANTED)
+    assert drift == ["worker 10.0.0.2:5432 lacks 1 shard placement(s) the coordinator lists on it (t 1);"
+                     " 1 of those shards had no other copy, so their rows are lost"]
+    assert citus_query("missing_placements") in citus_probe_sql(CITUS_WANTED)["database"]
 
 
 def test_an_unreadable_server_or_missing_database_is_a_difference():

@@ -11,12 +11,14 @@ COORDINATOR = "c-1"
 WORKERS = {"w-1": "10.0.0.11", "w-2": "10.0.0.12"}
 
 
-def rows(citus_enabled: bool, extension: list, nodes: list | None = None, ping: dict | None = None) -> list[dict]:
+def rows(citus_enabled: bool, extension: list, nodes: list | None = None, ping: dict | None = None,
+         missing: dict | None = None) -> list[dict]:
     coordinator = {
         "citus_enabled": citus_enabled,
         "_verify_ping": ping or {"ping": "pong"},
         "_verify_citus": {"query_result": extension},
         "_verify_citus_nodes": {"query_result": nodes or []},
+        "_verify_citus_missing": missing if missing is not None else {"query_result": [{"coalesce": []}]},
     }
     hostvars = {COORDINATOR: coordinator, **{w: {"geostack_private_address": a} for w, a in WORKERS.items()}}
     variables = {"ansible_play_hosts_all": [COORDINATOR], "hostvars": hostvars,
@@ -45,14 +47,31 @@ def test_each_worker_must_be_an_active_primary():
         {"name": "10.0.0.11", "port": 5432, "active": True, "role": "primary", "shards": True},
         {"name": "10.0.0.12", "port": 5432, "active": False, "role": "primary", "shards": True},
     ]
-    coordinator, first, second = rows(True, [{"extversion": "14.0"}], nodes)
+    coordinator, first, second, placements = rows(True, [{"extversion": "14.0"}], nodes)
     assert coordinator["ok"] is True and coordinator["detail"] == "Citus 14.0, 2 workers registered"
     assert first == {"layer": "citus", "check": "worker w-1", "ok": True,
                      "detail": "active, primary, takes shards (10.0.0.11:5432)"}
     assert second["ok"] is False and second["detail"].startswith("inactive")
+    assert placements == {"layer": "citus", "check": "shard placements", "ok": True,
+                          "detail": "every placement the coordinator lists is on its worker"}
 
 
 def test_an_unregistered_worker_is_a_failure():
     nodes = [{"name": "10.0.0.11", "port": 5432, "active": True, "role": "primary", "shards": True}]
-    _, _, missing = rows(True, [{"extversion": "14.0"}], nodes)
+    _, _, missing, _ = rows(True, [{"extversion": "14.0"}], nodes)
     assert missing["ok"] is False and missing["detail"] == "not registered in pg_dist_node (10.0.0.12)"
+
+
+def test_a_worker_that_came_back_empty_is_named_with_the_shards_lost():
+    nodes = [{"name": a, "port": 5432, "active": True, "role": "primary", "shards": True} for a in WORKERS.values()]
+    missing = [{"table": "trips", "node": "10.0.0.12", "port": 5432, "shard": s, "copies": 1} for s in (102009, 102011)]
+    *_, row = rows(True, [{"extversion": "14.0"}], nodes, missing={"query_result": [{"coalesce": missing}]})
+    assert row["ok"] is False
+    assert row["detail"] == ("worker w-2 (10.0.0.12:5432) lacks 2 shard placement(s) the coordinator lists on it (trips 2);"
+                             " 2 of those shards had no other copy, so their rows are lost."
+                             " Restore those workers from a backup, then run site.yml (README: A lost node)")
+
+
+def test_placements_that_cannot_be_read_are_a_failure():
+    *_, row = rows(True, [{"extversion": "14.0"}], missing={"msg": "connection refused"})
+    assert row["ok"] is False and row["detail"] == "could not be read: connection refused"

@@ -343,3 +343,49 @@ def test_removing_a_worker_drains_it_first_and_loses_no_row():
     # A second run finds nothing to do.
     again = run_playbook(PROJECT / "playbooks" / "remove_node.yml", *args)
     assert again.rc == 0 and again.total("changed") == 0, again.output
+
+
+# A node whose machine is replaced by an empty one under the same name (no `remove` first): the tests above leave
+# the coordinator, WORKER_1 and the spare as workers.
+
+
+def replace_by_an_empty_node(node: str) -> None:
+    before = address(node)
+    run = run_playbook(SCENARIO.parent / "resources" / "playbooks" / "replace.yml", extra_vars={"replaced": node})
+    assert run.rc == 0, run.failures
+    assert sh(node, "test -e /var/lib/postgresql", check=False).returncode == 1  # empty
+    assert address(node) == before  # the same machine name and address, as on the local cloud
+
+
+@needs_citus
+def test_a_worker_that_came_back_empty_is_named_with_its_lost_shards_and_nothing_is_registered_over_it():
+    lacking = int(sql(COORDINATOR, f"SELECT count(*) FROM citus_shards WHERE nodename = '{address(WORKER_1)}'"))
+    assert lacking > 0
+    replace_by_an_empty_node(WORKER_1)
+
+    run = run_playbook("converge.yml", "-i", str(grown_inventory()))
+    assert run.rc != 0
+    assert run.failures.keys() == {COORDINATOR}, run.failures
+    said = " ".join(run.failures[COORDINATOR])
+    assert f"worker {WORKER_1} ({address(WORKER_1)}:5432) lacks {lacking} shard placement(s)" in said, said
+    assert "mobilitydb_table" in said and "rows are lost" in said and "Restore the worker's PostgreSQL data" in said, said
+    assert run.changed_tasks().get(COORDINATOR, []) == [], run.changed_tasks()
+    # The worker itself converged (an empty PostgreSQL with the extensions), and is still the registered one.
+    assert sql(WORKER_1, "SELECT count(*) FROM pg_extension WHERE extname = 'citus'") == "1"
+    assert sql(COORDINATOR, f"SELECT isactive FROM pg_dist_node WHERE nodename = '{address(WORKER_1)}'") == "t"
+
+    report = run_playbook(PROJECT / "playbooks" / "verify.yml", "-i", str(grown_inventory()))
+    assert report.rc != 0
+    assert "shard placements" in report.output, report.output[-3000:]
+    assert f"worker {WORKER_1} ({address(WORKER_1)}:5432) lacks {lacking} shard placement(s)" in report.output, report.output[-3000:]
+
+
+@needs_citus
+def test_a_coordinator_that_came_back_empty_is_refused_before_it_registers_a_worker():
+    replace_by_an_empty_node(COORDINATOR)
+
+    run = run_playbook("converge.yml", "-i", str(grown_inventory()))
+    assert run.rc != 0
+    said = " ".join(run.failures.get(COORDINATOR, []))
+    assert f"{SPARE}" in said and "the coordinator came back empty" in said and "Nothing was registered" in said, run.failures
+    assert sql(COORDINATOR, "SELECT count(*) FROM pg_dist_node WHERE groupid <> 0") == "0"

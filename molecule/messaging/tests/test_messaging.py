@@ -347,7 +347,7 @@ def test_a_member_whose_machine_is_replaced_by_an_empty_one_heals_with_one_conve
     zk.create("/geostack/before-the-replacement", b"kept", makepath=True)
     zk.stop()
 
-    run = run_playbook("replace.yml", extra_vars={"replaced": replaced})
+    run = run_playbook(SCENARIO.parent / "resources" / "playbooks" / "replace.yml", extra_vars={"replaced": replaced})
     assert run.rc == 0, run.failures
     assert sh(replaced, "test -e /var/lib/rabbitmq || test -e /var/lib/zookeeper", check=False).returncode == 1  # empty
     listed = json.loads(sh(survivors[0], "rabbitmqctl -q cluster_status --formatter json").stdout)
