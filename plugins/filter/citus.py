@@ -178,19 +178,19 @@ def _literal(value):
     return "'" + str(value).replace("'", "''") + "'"
 
 
-# Read-only queries by name (the role's probe and playbooks/verify.yml use the same text).
+# Read-only queries by name (the role and playbooks/verify.yml use the same text).
 QUERIES = {
     # On the coordinator: each shard placement whose table is missing on its worker (a worker that came back empty),
-    # with how many placements its shard has, as one JSON array. A worker that does not answer is left out: its
-    # placements are unknown, not missing.
+    # or whose worker did not answer, with how many placements its shard has, as one JSON array.
     "missing_placements": (
         "SELECT coalesce(json_agg(json_build_object('table', m.tab, 'node', m.nodename, 'port', m.nodeport, 'shard', m.shardid,"
-        " 'copies', m.copies) ORDER BY m.nodename, m.tab, m.shardid), '[]') FROM ("
-        "SELECT p.logicalrelid::regclass::text AS tab, r.nodename, r.nodeport, r.shardid,"
+        " 'copies', m.copies, 'answered', m.success, 'error', m.error) ORDER BY m.nodename, m.tab, m.shardid), '[]') FROM ("
+        "SELECT p.logicalrelid::regclass::text AS tab, r.nodename, r.nodeport, r.shardid, r.success,"
+        " CASE WHEN NOT r.success THEN left(r.result, 200) END AS error,"
         " (SELECT count(*) FROM pg_dist_placement c WHERE c.shardid = r.shardid) AS copies"
         " FROM pg_dist_partition p,"
         " LATERAL run_command_on_placements(p.logicalrelid, 'SELECT to_regclass(''%s'') IS NOT NULL') r"
-        " WHERE r.success AND r.result = 'f') m"
+        " WHERE NOT r.success OR r.result = 'f') m"
     ),
 }
 
@@ -201,26 +201,36 @@ def citus_query(name):
 
 
 def citus_lost_shards(missing, hosts=None):
-    """One sentence per worker that lacks shard placements the coordinator lists on it (from the
-    missing_placements query): how many, of which tables, and how many shards had no other copy (their rows are
-    lost). hosts maps a worker's address to its inventory name."""
+    """One sentence per worker that lacks shard placements the coordinator lists on it, or did not answer for them
+    (from the missing_placements query): how many, of which tables, and how many of the shards it lacks had no other
+    copy (their rows are lost). hosts maps a worker's address to its inventory name."""
     hosts = hosts or {}
-    copies, gone = {}, {}
-    for row in missing or []:
-        copies[row["shard"]] = row["copies"]
-        gone[row["shard"]] = gone.get(row["shard"], 0) + 1
+    rows = list(missing or [])
+    gone = {}
+    for row in rows:
+        if row.get("answered", True):
+            gone[row["shard"]] = gone.get(row["shard"], 0) + 1
     workers = {}
-    for row in missing or []:
-        worker = workers.setdefault((row["node"], row["port"]), {"tables": {}, "lost": 0, "placements": 0})
+    for row in rows:
+        worker = workers.setdefault((row["node"], row["port"]), {"tables": {}, "lost": 0, "placements": 0, "unanswered": 0, "error": ""})
+        if not row.get("answered", True):
+            error = (row.get("error") or "").strip()
+            worker["unanswered"] += 1
+            worker["error"] = worker["error"] or (error.splitlines()[0] if error else "")
+            continue
         worker["placements"] += 1
         worker["tables"][row["table"]] = worker["tables"].get(row["table"], 0) + 1
-        worker["lost"] += gone[row["shard"]] >= copies[row["shard"]]
+        worker["lost"] += gone[row["shard"]] >= row["copies"]
     sentences = []
     for (node, port), worker in sorted(workers.items()):
         name = f"{hosts[node]} ({node}:{port})" if node in hosts else f"{node}:{port}"
-        tables = ", ".join(f"{table} {count}" for table, count in sorted(worker["tables"].items()))
-        sentences.append(f"worker {name} lacks {worker['placements']} shard placement(s) the coordinator lists on it"
-                         f" ({tables}); {worker['lost']} of those shards had no other copy, so their rows are lost")
+        if worker["placements"]:
+            tables = ", ".join(f"{table} {count}" for table, count in sorted(worker["tables"].items()))
+            sentences.append(f"worker {name} lacks {worker['placements']} shard placement(s) the coordinator lists on it"
+                             f" ({tables}); {worker['lost']} of those shards had no other copy, so their rows are lost")
+        if worker["unanswered"]:
+            sentences.append(f"worker {name} did not answer for {worker['unanswered']} shard placement(s)"
+                             f" ({worker['error'] or 'no error given'})")
     return sentences
 
 

@@ -170,6 +170,13 @@ def test_a_worker_that_came_back_empty_is_named_with_its_tables_and_lost_shards(
     assert citus_lost_shards([]) == [] and citus_lost_shards(None) == []
 
 
+def test_a_worker_that_does_not_answer_is_named_apart_from_lost_shards():
+    down = [{"table": "t", "node": "10.0.0.3", "port": 5432, "shard": s, "copies": 1, "answered": False,
+             "error": "connection to the remote node 10.0.0.3:5432 failed\nmore"} for s in (1, 2)]
+    assert citus_lost_shards(down) == [
+        "worker 10.0.0.3:5432 did not answer for 2 shard placement(s) (connection to the remote node 10.0.0.3:5432 failed)"]
+
+
 def test_missing_placements_are_a_difference_on_the_coordinator():
     drift = citus_drift(citus_answers(None, {"missing": MISSING[:1]}), CITUS_WANTED)
     assert drift == ["worker 10.0.0.2:5432 lacks 1 shard placement(s) the coordinator lists on it (t 1);"

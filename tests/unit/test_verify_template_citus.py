@@ -69,7 +69,8 @@ def test_a_worker_that_came_back_empty_is_named_with_the_shards_lost():
     assert row["ok"] is False
     assert row["detail"] == ("worker w-2 (10.0.0.12:5432) lacks 2 shard placement(s) the coordinator lists on it (trips 2);"
                              " 2 of those shards had no other copy, so their rows are lost."
-                             " Restore those workers from a backup, then run site.yml (README: A lost node)")
+                             " Restore an empty worker from a backup, start one that does not answer, then run site.yml"
+                             " (README: A lost node)")
 
 
 def test_placements_that_cannot_be_read_are_a_failure():

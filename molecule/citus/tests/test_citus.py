@@ -368,7 +368,7 @@ def test_a_worker_that_came_back_empty_is_named_with_its_lost_shards_and_nothing
     assert run.failures.keys() == {COORDINATOR}, run.failures
     said = " ".join(run.failures[COORDINATOR])
     assert f"worker {WORKER_1} ({address(WORKER_1)}:5432) lacks {lacking} shard placement(s)" in said, said
-    assert "mobilitydb_table" in said and "rows are lost" in said and "Restore the worker's PostgreSQL data" in said, said
+    assert "mobilitydb_table" in said and "rows are lost" in said and "restore its PostgreSQL data from a backup" in said, said
     assert run.changed_tasks().get(COORDINATOR, []) == [], run.changed_tasks()
     # The worker itself converged (an empty PostgreSQL with the extensions), and is still the registered one.
     assert sql(WORKER_1, "SELECT count(*) FROM pg_extension WHERE extname = 'citus'") == "1"

@@ -1,6 +1,6 @@
 """Verify the monitoring layer: node_exporter on three nodes, a Prometheus
 server that scrapes them from file_sd targets built from the inventory, the
-alert rules, and the scale, broken-rule and bad-input cases, through
+alert rules, and the scale, broken-rule, bad-input and replaced-server cases, through
 Prometheus's real HTTP API."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -171,3 +172,31 @@ def test_a_new_node_becomes_a_target_without_a_restart():
     wait_for(lambda: node_targets().get(SPARE) == "up")
     assert server_pid() == pid
     assert api("query", query='process_start_time_seconds{job="prometheus"}')["result"][0]["value"][1] == started
+
+
+def test_a_server_whose_machine_is_replaced_by_an_empty_one_comes_back_with_every_target():
+    """The Prometheus node's machine replaced by an empty one under the same name (no data, no packages): one converge
+    brings the server back, with an empty TSDB, its rules, and every target (the spare added above included) up; a
+    second converge changes nothing."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
+        yaml.safe_dump({"all": {"children": {"monitored": {"hosts": {SPARE: None}}}}}, handle)
+    replaced_at = time.time()
+    run = run_playbook(SCENARIO.parent / "resources" / "playbooks" / "replace.yml", extra_vars={"replaced": SERVER})
+    assert run.rc == 0, run.failures
+    assert sh(SERVER, "test -e /var/lib/prometheus", check=False).returncode == 1  # empty
+
+    run = run_playbook("converge.yml", "-i", handle.name)
+    assert run.rc == 0, run.failures
+
+    def all_up():
+        """the four node targets are up"""
+        targets = node_targets()
+        return sorted(targets) == sorted([*MONITORED, SPARE]) and set(targets.values()) == {"up"}
+
+    wait_for(all_up, timeout=120)
+    assert api("rules")["groups"], "no rule group loaded"
+    # A new TSDB: it holds no sample from before the replacement.
+    oldest = float(api("query", query="prometheus_tsdb_lowest_timestamp_seconds")["result"][0]["value"][1])
+    assert oldest >= replaced_at, (oldest, replaced_at)
+    again = run_playbook("converge.yml", "-i", handle.name)
+    assert again.rc == 0 and again.total("changed") == 0, again.changed_tasks()
