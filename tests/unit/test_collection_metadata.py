@@ -1,5 +1,5 @@
-"""The collection's release metadata matches what it uses: every collection named by FQCN in the roles and
-playbooks is a declared dependency in galaxy.yml, the execution-environment requirements are ranges that cover the
+"""The collection's release metadata matches what it uses: every collection named by FQCN in the roles,
+playbooks and plugins is a declared dependency in galaxy.yml, the execution-environment requirements are ranges that cover the
 controller's libraries, and the licence file is the one galaxy.yml names."""
 
 from __future__ import annotations
@@ -18,14 +18,19 @@ FQCN = re.compile(rf"^\s*-?\s*{NAME}:|\|\s*{NAME}\b|\bis\s+(?:not\s+)?{NAME}\b|\
 BUILT_IN = {"ansible.builtin", "ansible.legacy", f"{GALAXY['namespace']}.{GALAXY['name']}"}
 
 
+# In the plugins: an import of another collection's code, or a plugin named in a string.
+PYTHON = re.compile(rf"\bansible_collections\.([a-z][a-z0-9_]*\.[a-z][a-z0-9_]*)\.|['\"]{NAME}['\"]")
+
+
 def used_collections() -> dict[str, str]:
-    """Each collection named by FQCN in roles/, playbooks/ and site.yml, with one file that names it."""
+    """Each collection named by FQCN in roles/, playbooks/, site.yml and plugins/, with one file that names it."""
     found: dict[str, str] = {}
     files = [*ROOT.glob("roles/**/*.yml"), *ROOT.glob("roles/**/*.j2"), *ROOT.glob("playbooks/**/*.yml"),
              *ROOT.glob("playbooks/**/*.j2"), ROOT / "site.yml"]
-    for path in files:
-        for groups in FQCN.findall(path.read_text()):
-            found.setdefault(next(g for g in groups if g), str(path.relative_to(ROOT)))
+    for pattern, paths in ((FQCN, files), (PYTHON, list(ROOT.glob("plugins/**/*.py")))):
+        for path in paths:
+            for groups in pattern.findall(path.read_text()):
+                found.setdefault(next(g for g in groups if g), str(path.relative_to(ROOT)))
     return {name: where for name, where in found.items() if name not in BUILT_IN}
 
 
