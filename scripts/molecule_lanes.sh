@@ -5,13 +5,16 @@
 # emulator port) and spend much of their time waiting on services, so two
 # lanes finish well before one on two cores.
 #
-# A scenario's whole output is printed when it ends, one scenario at a time,
-# and a table of results and times comes last. Exits non-zero if any failed.
-#   scripts/molecule_lanes.sh <lanes> <scenario>...
+# A job is a scenario's name, or `make:<target>,<target>...` for make targets
+# that take a lane like a scenario (`make test` runs lint, unit and
+# integration that way, beside the longest scenario, instead of before all of
+# them). A job's whole output is printed when it ends, one job at a time, and
+# a table of results and times comes last. Exits non-zero if any failed.
+#   scripts/molecule_lanes.sh <lanes> <scenario | make:target,...>...
 set -euo pipefail
 
 if (($# < 2)) || ! [[ $1 =~ ^[1-9][0-9]*$ ]]; then
-  echo "usage: $0 <lanes (a positive number)> <scenario>..." >&2
+  echo "usage: $0 <lanes (a positive number)> <scenario | make:target,...>..." >&2
   exit 2
 fi
 lanes=$1
@@ -22,36 +25,54 @@ mkdir -p "$logs"
 rm -f "$logs"/*.log "$logs"/*.result
 export logs
 
+# The name a job has in the logs and the table: the scenario, or the targets joined by '+'.
+job_name() {
+  local job=$1 name
+  name=${job#make:}
+  echo "${name//,/+}"
+}
+export -f job_name
+
 run_scenario() {
-  local scenario=$1 start rc=0
+  local scenario=$1 name command start rc=0
+  name=$(job_name "$scenario")
+  if [[ $scenario == make:* ]]; then
+    command="make --no-print-directory ${scenario#make:}"
+    command=${command//,/ }
+  else
+    command="molecule test -s $scenario"
+  fi
   start=$(date +%s)
-  echo "--- started molecule test -s $scenario (log: $logs/$scenario.log)"
-  molecule test -s "$scenario" >"$logs/$scenario.log" 2>&1 || rc=$?
+  echo "--- started $command (log: $logs/$name.log)"
+  # shellcheck disable=SC2086 # the command's words are split on purpose
+  $command >"$logs/$name.log" 2>&1 || rc=$?
   local took=$(($(date +%s) - start))
-  echo "$scenario $rc $took" >"$logs/$scenario.result"
+  echo "$name $rc $took" >"$logs/$name.result"
   {
     flock 9
-    echo "=== molecule test -s $scenario"
-    cat "$logs/$scenario.log"
-    echo "=== $scenario: $( ((rc == 0)) && echo passed || echo "FAILED (exit $rc)") in $((took / 60)) min $((took % 60)) s"
+    echo "=== $command"
+    cat "$logs/$name.log"
+    echo "=== $name: $( ((rc == 0)) && echo passed || echo "FAILED (exit $rc)") in $((took / 60)) min $((took % 60)) s"
   } 9>"$logs/.print.lock"
   # Let the other lanes go on: a failure is reported in the table at the end.
   return 0
 }
 export -f run_scenario
 
+began=$(date +%s)
 printf '%s\n' "$@" | xargs -P "$lanes" -I{} bash -c 'run_scenario "$1"' _ {}
 
-echo "=== Molecule scenarios, $lanes lane(s)"
+echo "=== Jobs, $lanes lane(s), $(($(date +%s) - began)) s in all"
 failed=()
 for scenario in "$@"; do
-  if [[ -f $logs/$scenario.result ]]; then
-    read -r _ rc took <"$logs/$scenario.result"
+  name=$(job_name "$scenario")
+  if [[ -f $logs/$name.result ]]; then
+    read -r _ rc took <"$logs/$name.result"
   else
     rc=missing took=0
   fi
-  printf '  %-12s %-8s %3d min %02d s\n' "$scenario" "$([[ $rc == 0 ]] && echo passed || echo FAILED)" $((took / 60)) $((took % 60))
-  [[ $rc == 0 ]] || failed+=("$scenario")
+  printf '  %-24s %-8s %3d min %02d s\n' "$name" "$([[ $rc == 0 ]] && echo passed || echo FAILED)" $((took / 60)) $((took % 60))
+  [[ $rc == 0 ]] || failed+=("$name")
 done
 if ((${#failed[@]})); then
   echo "Failed: ${failed[*]} (logs in $logs)" >&2
