@@ -16,6 +16,8 @@ PIDFILE=$STATE/moto-$PORT.pid
 LOG=$STATE/moto-$PORT.log
 PYTHON=${GEOSTACK_VENV:-$here/.venv}/bin/python
 SNAPSHOT=${GEOSTACK_CLOUD_STATE:-$HOME/.cache/geostack/local_cloud/aws-$PORT.state}
+# How long a start waits for it to answer, and a stop for it to exit (seconds).
+WAIT=${GEOSTACK_MOTO_WAIT:-90}
 
 say() { printf '[local-cloud] %s\n' "$*"; }
 answers() {
@@ -30,18 +32,32 @@ case "${1:-status}" in
     [ -x "$PYTHON" ] || { say "ERROR: $PYTHON not found; run 'make setup' first" >&2; exit 1; }
     mkdir -p "$STATE"
     nohup "$PYTHON" "$here/scripts/local_cloud_server.py" --port "$PORT" --state "$SNAPSHOT" >>"$LOG" 2>&1 &
-    echo $! >"$PIDFILE"
-    for _ in $(seq 1 50); do
-      if answers; then say "EC2 emulator started on 127.0.0.1:$PORT (pid $(cat "$PIDFILE"), state $SNAPSHOT, log $LOG)"; exit 0; fi
+    pid=$!
+    echo "$pid" >"$PIDFILE"
+    # It answers in about a second on an idle machine; a busy one (a test
+    # suite beside it) may take many more, so wait while it is alive.
+    for _ in $(seq 1 "$((WAIT * 5))"); do
+      if answers; then say "EC2 emulator started on 127.0.0.1:$PORT (pid $pid, state $SNAPSHOT, log $LOG)"; exit 0; fi
+      if ! kill -0 "$pid" 2>/dev/null; then
+        rm -f "$PIDFILE"
+        say "ERROR: the emulator exited before it answered on 127.0.0.1:$PORT; the end of $LOG:" >&2
+        tail -n 20 "$LOG" >&2
+        exit 1
+      fi
       sleep 0.2
     done
-    say "ERROR: the emulator did not answer on 127.0.0.1:$PORT; see $LOG" >&2
+    say "ERROR: the emulator (pid $pid) did not answer on 127.0.0.1:$PORT within $WAIT s; see $LOG" >&2
     exit 1
     ;;
   stop | reset)
     if [ -f "$PIDFILE" ] && pid=$(cat "$PIDFILE") && kill "$pid" 2>/dev/null; then
-      # It writes its state as it exits.
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      # It writes its state as it exits: wait for that, or a start right
+      # after would find the old one still answering, then gone.
+      for _ in $(seq 1 "$((WAIT * 5))"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      if kill -0 "$pid" 2>/dev/null; then
+        say "ERROR: the emulator (pid $pid) did not exit within $WAIT s of SIGTERM; see $LOG" >&2
+        exit 1
+      fi
       say "EC2 emulator stopped"
     else
       say "no emulator started by this script on port $PORT"

@@ -9,7 +9,8 @@
 # that take a lane like a scenario (`make test` runs lint, unit and
 # integration that way, beside the longest scenario, instead of before all of
 # them). A job's whole output is printed when it ends, one job at a time, and
-# a table of results and times comes last. Exits non-zero if any failed.
+# a table of results and times comes last, then why each failed job failed
+# (its error lines and its last lines). Exits non-zero if any failed.
 #   scripts/molecule_lanes.sh <lanes> <scenario | make:target,...>...
 set -euo pipefail
 
@@ -75,6 +76,12 @@ for scenario in "$@"; do
   [[ $rc == 0 ]] || failed+=("$name")
 done
 if ((${#failed[@]})); then
+  # The end of a CI log is often all that is kept: say there why each job failed.
+  for name in "${failed[@]}"; do
+    echo "--- why $name failed: its log's error lines, then its last lines ($logs/$name.log)" >&2
+    grep -E '^(FAILED|ERROR) |^E  |^fatal:|^failed:|Error( [0-9]+)?:|^make: \*\*\*' "$logs/$name.log" 2>/dev/null | tail -n 15 >&2 || true
+    tail -n 15 "$logs/$name.log" 2>/dev/null >&2 || true
+  done
   echo "Failed: ${failed[*]} (logs in $logs)" >&2
   exit 1
 fi

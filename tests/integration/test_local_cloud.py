@@ -32,7 +32,8 @@ class Emulator:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def __call__(self, command: str) -> str:
-        proc = subprocess.run([str(SCRIPT), command], env=self.env, capture_output=True, text=True, timeout=60, check=False)
+        # The script waits up to 90 s for the emulator to answer or to exit (a busy machine is slow).
+        proc = subprocess.run([str(SCRIPT), command], env=self.env, capture_output=True, text=True, timeout=200, check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return proc.stdout
 
