@@ -51,3 +51,26 @@ def test_every_role_variable_is_in_the_readme(role):
     readme = (ROOT / "roles" / role / "README.md").read_text()
     missing = [name for name in load(ROOT / "roles" / role / "defaults" / "main.yml") if f"`{name}`" not in readme]
     assert not missing, f"not documented in roles/{role}/README.md: {missing}"
+
+
+def specs(role: str) -> dict:
+    return load(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]
+
+
+@pytest.mark.parametrize("role", [r for r in ROLES if "preflight" in specs(r)])
+def test_the_preflight_entry_point_checks_what_main_checks(role):
+    """site.yml validates each layer's input once, against the preflight entry point, before any node changes; its
+    layer plays then import the roles with rolespec_validate: false. That is safe only while the two specs agree."""
+    assert specs(role)["preflight"]["options"] == specs(role)["main"]["options"]
+
+
+def test_site_skips_the_role_argument_specs_only_where_preflight_checked_them():
+    """Every role site.yml imports without validating its spec has a preflight entry point that preflight.yml runs."""
+    site = load(ROOT / "playbooks" / "site.yml")
+    preflight = (ROOT / "playbooks" / "preflight.yml").read_text()
+    unchecked = [task["ansible.builtin.import_role"]["name"] for play in site for task in play.get("tasks") or []
+                 if task.get("ansible.builtin.import_role", {}).get("rolespec_validate") is False]
+    assert len(unchecked) == 10, unchecked
+    for name in unchecked:
+        assert f"name: {name}\n        tasks_from: preflight" in preflight, f"{name} is not checked in preflight.yml"
+        assert "preflight" in specs(name.split(".")[-1]), f"{name} has no preflight entry point to validate"
