@@ -167,8 +167,9 @@ def test_nodes_keep_their_instance_addresses_across_restarts_and_a_kept_node_kee
         subprocess.run(["docker", "start", *reversed(names)], check=True, capture_output=True)
         assert [address(name) for name in names] == ["10.79.1.4", "10.79.1.5"]
         for name in names:
+            # A boot takes seconds; beside a scenario's apt runs on two cores it may take minutes.
             wait_for(lambda n=name: sh(n, "systemctl is-system-running", check=False).stdout.strip() in ("running", "degraded"),
-                     timeout=120)
+                     timeout=300)
             assert " /proc/sys proc rw," in sh(name, "cat /proc/mounts").stdout
         again = backend(**cloud, local_cloud_instances=instances)
         assert again.rc == 0 and again.total("changed") == 0, again.changed_tasks()
