@@ -79,8 +79,10 @@ if ((${#failed[@]})); then
   # The end of a CI log is often all that is kept: say there why each job failed.
   for name in "${failed[@]}"; do
     echo "--- why $name failed: its log's error lines, then its last lines ($logs/$name.log)" >&2
-    grep -E '^(FAILED|ERROR) |^E  |^fatal:|^failed:|Error( [0-9]+)?:|^make: \*\*\*' "$logs/$name.log" 2>/dev/null | tail -n 15 >&2 || true
-    tail -n 15 "$logs/$name.log" 2>/dev/null >&2 || true
+    # Without colours, and with Molecule's "  │ " before each line of a step's output.
+    sed 's/\x1b\[[0-9;]*m//g' "$logs/$name.log" 2>/dev/null \
+      | grep -E '^( *│ )?((FAILED|ERROR) |E  |fatal:|failed:|make: \*\*\*)|Error( [0-9]+)?:' | tail -n 15 >&2 || true
+    sed 's/\x1b\[[0-9;]*m//g' "$logs/$name.log" 2>/dev/null | tail -n 15 >&2 || true
   done
   echo "Failed: ${failed[*]} (logs in $logs)" >&2
   exit 1

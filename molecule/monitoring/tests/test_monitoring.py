@@ -195,8 +195,10 @@ def test_a_server_whose_machine_is_replaced_by_an_empty_one_comes_back_with_ever
 
     wait_for(all_up, timeout=120)
     assert api("rules")["groups"], "no rule group loaded"
-    # A new TSDB: it holds no sample from before the replacement.
-    oldest = float(api("query", query="prometheus_tsdb_lowest_timestamp_seconds")["result"][0]["value"][1])
+    # A new TSDB: it holds no sample from before the replacement. The series exists once Prometheus has scraped
+    # itself, which may come a scrape interval after the node targets are up.
+    lowest = wait_for(lambda: api("query", query="prometheus_tsdb_lowest_timestamp_seconds")["result"], timeout=60)
+    oldest = float(lowest[0]["value"][1])
     assert oldest >= replaced_at, (oldest, replaced_at)
     again = run_playbook("converge.yml", "-i", handle.name)
     assert again.rc == 0 and again.total("changed") == 0, again.changed_tasks()
