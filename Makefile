@@ -32,7 +32,7 @@ endif
 SCENARIOS ?= $(ALL_SCENARIOS)
 MOLECULE_LANES ?= 2
 
-.PHONY: help setup lint unit integration molecule test cluster cluster-down cloud-up cloud-down build benchmark clean
+.PHONY: help setup lint sanity unit integration molecule test cluster cluster-down cloud-up cloud-down build benchmark clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,28 +40,34 @@ help: ## List the targets
 setup: ## Venv, pinned requirements, Docker engine, test image, collection link
 	@./scripts/setup.sh
 
-lint: setup ## yamllint, ansible-lint (production profile) and ruff (Python)
+lint: setup ## yamllint, ansible-lint (production profile), ruff (Python), antsibull-changelog lint
 	yamllint --strict .
 	@# The default inventory is the local cloud, which needs the emulator; the
 	@# syntax checks ansible-lint runs need no hosts at all.
 	ANSIBLE_INVENTORY=$(CURDIR)/tests/lint/hosts.yml ANSIBLE_INVENTORY_ENABLED=yaml ansible-lint --profile production
 	ruff check plugins tests benchmarks molecule scripts roles/zookeeper/files/geostack-zookeeper-metrics
+	antsibull-changelog lint
 
-unit: setup ## Unit tests (pytest, moto in-process)
-	pytest -q tests/unit
+sanity: setup ## ansible-test sanity (every test, shellcheck included)
+	./scripts/ansible_test.sh sanity
+
+unit: setup ## ansible-test units: tests/unit in a venv of tests/unit/requirements.txt (moto in-process)
+	@# `pytest tests/unit` runs the same tests in the project's venv, faster.
+	./scripts/ansible_test.sh units --venv --requirements
 
 integration: setup ## Integration tests (moto server, the local cloud)
-	@# One emulator per pytest worker; every test makes a cluster of its own.
-	pytest -q -n auto tests/integration
+	@# One emulator per pytest worker; every test makes a cluster of its own. The
+	@# Galaxy install's tests share one tarball, so they keep to one worker (loadgroup).
+	pytest -q -n auto --dist loadgroup tests/integration
 
 molecule: setup ## Molecule scenarios named in SCENARIOS, MOLECULE_LANES at a time
 	./scripts/molecule_lanes.sh $(MOLECULE_LANES) $(SCENARIOS)
 
-# lint, unit and integration take the second lane while the first starts the
+# lint, sanity, unit and integration take the second lane while the first starts the
 # longest scenario: they need no scenario, and a failure among them still fails
 # the run (reported with the scenarios' results at the end).
-test: setup ## Everything CI runs: lint, unit, integration, Molecule scenarios
-	./scripts/molecule_lanes.sh $(MOLECULE_LANES) $(firstword $(SCENARIOS)) make:lint,unit,integration $(wordlist 2,$(words $(SCENARIOS)),$(SCENARIOS))
+test: setup ## Everything CI runs: lint, sanity, unit, integration, Molecule scenarios
+	./scripts/molecule_lanes.sh $(MOLECULE_LANES) $(firstword $(SCENARIOS)) make:lint,sanity,unit,integration $(wordlist 2,$(words $(SCENARIOS)),$(SCENARIOS))
 
 cloud-up: setup ## Start the local cloud's EC2 emulator on 127.0.0.1
 	./scripts/local_cloud.sh start

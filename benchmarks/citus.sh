@@ -46,7 +46,8 @@ inventory=$(mktemp -d)/grown.yml
   echo "    citus: {hosts: {geostack-citus-4: {}}}"
   echo "    citus_workers: {hosts: {geostack-citus-4: {}}}"
 } >"$inventory"
-molecule_inventory=$(ls -d ~/.ansible/tmp/molecule.*.$scenario/inventory | head -1)
+inventories=(~/.ansible/tmp/molecule.*."$scenario"/inventory)
+molecule_inventory=${inventories[0]}
 run() { quiet ansible-playbook -i "$molecule_inventory" -i "$inventory" "$@"; }
 
 t3=$(now); run molecule/citus/converge.yml "${data[@]}"; t4=$(now)

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Inventory time: geostack.cluster.ec2 against amazon.aws.aws_ec2 on the same 5,000 instances.
 
 Starts a moto EC2 server on 127.0.0.1, launches N instances of one cluster
@@ -66,7 +66,7 @@ def free_port() -> int:
 
 def populate(ec2, total: int) -> None:
     fixed = [("manager", 3), ("citus_coordinator", 1), ("rabbitmq,zookeeper", 3), ("monitoring", 1)]
-    rest = total - sum(n for _, n in fixed)
+    rest = total - sum(n for _group, n in fixed)
     mix = [*fixed, ("worker,citus_worker", rest // 2), ("worker", rest // 4), ("web", rest - rest // 2 - rest // 4)]
     for roles, count in mix:
         done = 0
@@ -165,7 +165,7 @@ def main() -> None:
 
             def measure(path: Path, what: str) -> tuple[float, float, int]:
                 cmd = ["ansible-inventory", "-i", str(path), what]
-                samples = [timed(cmd, env) for _ in range(args.runs)]
+                samples = [timed(cmd, env) for _run in range(args.runs)]
                 hosts = samples[0][2] if what == "--list" else 0
                 return (statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples), hosts)
 

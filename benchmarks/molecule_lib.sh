@@ -1,7 +1,9 @@
+# shellcheck shell=bash
 # Sourced by the benchmarks that time a Molecule scenario. Set `scenario`
 # first; this sets up PATH, the log ($log), timing helpers, json_line, and
 # destroys the scenario's nodes on exit (output to the log: stdout must end
 # with the JSON line).
+: "${scenario:?set scenario before sourcing benchmarks/molecule_lib.sh}"
 export PATH="$PWD/.venv/bin:$PATH" MOLECULE_GLOB='molecule/*/molecule.yml' ANSIBLE_CONFIG="$PWD/ansible.cfg"
 # The scenarios' inventories are YAML files; the project's ansible.cfg reads only plugin configs.
 export ANSIBLE_INVENTORY_ENABLED=host_list,auto,yaml

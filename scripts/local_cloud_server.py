@@ -90,7 +90,7 @@ def application(snapshots: Snapshots):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--port", type=int, default=4566)
     parser.add_argument("--state", type=Path, required=True, help="the snapshot file")
     args = parser.parse_args()

@@ -61,7 +61,7 @@ run_scenario() {
 export -f run_scenario
 
 began=$(date +%s)
-printf '%s\n' "$@" | xargs -P "$lanes" -I{} bash -c 'run_scenario "$1"' _ {}
+printf '%s\n' "$@" | xargs -P "$lanes" -I{} bash -c "run_scenario \"\$1\"" _ {}
 
 echo "=== Jobs, $lanes lane(s), $(($(date +%s) - began)) s in all"
 failed=()

@@ -71,10 +71,10 @@ def _services_drift(wanted, service_ls):
             if have.get("Mode") != "global":
                 drift.append(f"service {service} is not global")
         else:
-            desired = str(have.get("Replicas", "")).split(" ")[0].partition("/")[2]
+            desired = str(have.get("Replicas", "")).split(" ", maxsplit=1)[0].partition("/")[2]
             if have.get("Mode") != "replicated" or desired != str(want["replicas"]):
                 drift.append(f"service {service} wants {desired or '?'} replicas (want {want['replicas']})")
-        if want["image"] and str(have.get("Image", "")).split("@")[0] != want["image"]:
+        if want["image"] and str(have.get("Image", "")).split("@", maxsplit=1)[0] != want["image"]:
             drift.append(f"service {service} runs {have.get('Image')} (want {want['image']})")
     return drift
 

@@ -76,6 +76,7 @@ def removal_errors(groups, hostvars, leaving):
             errors.append(f"zookeeper: removing {', '.join(gone)} leaves {left} members; an ensemble needs an odd number")
     return errors
 
+
 class FilterModule:
     def filters(self):
         return {"topology_errors": topology_errors, "removal_errors": removal_errors}

@@ -62,7 +62,7 @@ def _git_commit(ls_remote, version):
     """The commit `git ls-remote <repo> <version>` names (a branch, a tag, or a full commit id), or ''."""
     refs = {}
     for line in (ls_remote or "").splitlines():
-        sha, _, ref = line.partition("\t")
+        sha, _tab, ref = line.partition("\t")
         refs[ref.strip()] = sha.strip()
     for ref in (f"refs/tags/{version}^{{}}", f"refs/tags/{version}", f"refs/heads/{version}", version):
         if ref in refs:

@@ -18,7 +18,12 @@ description:
   - Tag values are data. They are never templated and every string is marked unsafe (ansible-core 2.19 and later trust no
     inventory value as a template; C(ansible-inventory) writes them as C(__ansible_unsafe)).
   - The configuration file name must end in C(geostack_ec2.yml) or C(geostack_ec2.yaml).
-author: geostack.cluster maintainers
+  - When it fails (an unreachable endpoint, bad credentials, a bad topology), it also sets C(geostack_inventory_error)
+    on the C(all) group before Ansible reports the failure. Unless C([inventory] unparsed_is_failed) is set, Ansible
+    only warns and goes on with no hosts; every playbook of this collection stops at its first task on that variable,
+    naming the cause.
+author:
+  - geostack.cluster maintainers (@geostack)
 requirements:
   - python >= 3.12
   - boto3 >= 1.34
@@ -241,6 +246,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     # ------------------------------------------------------------------ entry
     def parse(self, inventory, loader, path, cache=True):
+        try:
+            self._parse(inventory, loader, path, cache)
+        except AnsibleError as exc:
+            # Without [inventory] unparsed_is_failed (the repository's ansible.cfg and AWX set it; a Galaxy user's
+            # ansible.cfg may not), Ansible only warns and runs on with no hosts, and a playbook "succeeds" having
+            # done nothing. The collection's playbooks stop on this variable (playbooks/tasks/inventory_loaded.yml).
+            inventory.set_variable("all", "geostack_inventory_error", f"{path}: {getattr(exc, 'message', None) or exc}")
+            raise
+
+    def _parse(self, inventory, loader, path, cache):
         super().parse(inventory, loader, path, cache)
         if not HAS_BOTO3:
             raise AnsibleParserError("geostack.cluster.ec2 needs boto3 and botocore on the controller (pip install boto3).")
@@ -464,7 +479,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if len(by_role["zookeeper"]) % 2 == 0 and by_role["zookeeper"]:
             ids = ", ".join(i["InstanceId"] for i in by_role["zookeeper"])
             problems.append(f"a ZooKeeper ensemble needs an odd number of nodes, found {len(by_role['zookeeper'])}: {ids}")
-        return by_role, indexes, [inst for inst, _ in unknown if not inst["_roles"]], problems
+        return by_role, indexes, [inst for inst, _bad in unknown if not inst["_roles"]], problems
 
     def _hostnames(self, instances):
         """Name tag, made safe; the instance id is added when two names clash."""

@@ -99,6 +99,6 @@ def to_ip_permissions(permissions) -> list[dict]:
 
 def describe(permission, names_by_id: dict) -> str:
     """One permission as a short sentence for the module's result."""
-    proto, low, high, kind, source, _ = permission
+    proto, low, high, kind, source, _description = permission
     ports = "all" if proto == "-1" else (str(low) if low == high else f"{low}-{high}")
     return f"{proto}/{ports} from {names_by_id.get(source, source) if kind == 'group' else source}"

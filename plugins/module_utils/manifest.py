@@ -97,7 +97,7 @@ def package_drift(wanted, absent, current: dict) -> list[str]:
     """Packages not installed (or at another pinned version), and packages installed that must not be."""
     reasons = []
     for spec in wanted or []:
-        name, _, version = spec.partition("=")
+        name, _eq, version = spec.partition("=")
         have = current.get(name)
         if have is None:
             reasons.append(f"package {name} is not installed")

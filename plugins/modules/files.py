@@ -61,8 +61,10 @@ options:
         type: str
 attributes:
   check_mode:
+    description: Can run in check mode and report what it would change without changing anything.
     support: full
   diff_mode:
+    description: Returns details on what has changed (or would change, in check mode) with C(--diff).
     support: partial
     details: Text files only; never for C(no_log) entries.
 """
@@ -99,7 +101,6 @@ import grp
 import os
 import pwd
 import shutil
-import subprocess
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -121,10 +122,11 @@ def _attrs(path, entry, follow=True):
         os.chmod(path, int(str(entry["mode"]), 8))
 
 
-def _validate(command, path):
+def _validate(module, command, path):
+    # A validate command is a shell command line (with %s for the file), as in ansible.builtin.copy.
     argv = command.replace("%s", path) if "%s" in command else f"{command} {path}"
-    proc = subprocess.run(argv, shell=True, capture_output=True, text=True, check=False)
-    return proc.returncode, (proc.stderr or proc.stdout).strip()
+    rc, out, err = module.run_command(argv, use_unsafe_shell=True)
+    return rc, (err or out).strip()
 
 
 def _remove(path):
@@ -190,7 +192,7 @@ def main():
                 handle.write(base64.b64decode(entry["content_b64"]))
             _attrs(tmp, entry)
             if entry.get("validate"):
-                rc, out = _validate(entry["validate"], tmp)
+                rc, out = _validate(module, entry["validate"], tmp)
                 if rc != 0:
                     module.fail_json(msg=f"{entry['dest']}: the new content fails '{entry['validate']}' (rc {rc}): {out[:2000]}; nothing was replaced")
         for entry in entries:
@@ -216,7 +218,7 @@ def main():
                 os.replace(tmp, dest)
                 staged.remove((entry, tmp))
     finally:
-        for _, tmp in staged:
+        for _entry, tmp in staged:
             if os.path.exists(tmp):
                 os.unlink(tmp)
     module.exit_json(changed=bool(entries), changed_files=[e["dest"] for e in entries])

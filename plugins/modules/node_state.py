@@ -109,8 +109,10 @@ options:
         default: 30
 attributes:
   check_mode:
+    description: Runs in check mode as it does otherwise (it only reads).
     support: full
   diff_mode:
+    description: Has no diff to show (it only reads).
     support: none
 notes:
   - It never changes anything, so it also runs under C(--check).
@@ -185,11 +187,10 @@ import os
 import pwd
 import socket
 import stat
-import subprocess
 import urllib.error
-import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
 from ansible_collections.geostack.cluster.plugins.module_utils.manifest import (
     ManifestError,
     file_drift,
@@ -203,34 +204,28 @@ from ansible_collections.geostack.cluster.plugins.module_utils.manifest import (
 )
 
 
-def _packages(names):
+def _packages(module, names):
     wanted = sorted({package_name(name) for name in names})
     found = dict.fromkeys(wanted)
     if not wanted:
         return found
     # One dpkg-query for all of them; unknown names only print to stderr.
-    proc = subprocess.run(
-        ["dpkg-query", "-W", "-f", "${Package}\t${db:Status-Abbrev}\t${Version}\n", *wanted],
-        capture_output=True, text=True, check=False,
-    )
-    for line in proc.stdout.splitlines():
+    _rc, out, _err = module.run_command(["dpkg-query", "-W", "-f", "${Package}\t${db:Status-Abbrev}\t${Version}\n", *wanted], expand_user_and_vars=False)
+    for line in out.splitlines():
         name, status, version = ([*line.split("\t"), "", ""])[:3]
         if name in found and status.startswith("ii"):
             found[name] = version
     return found
 
 
-def _services(names):
+def _services(module, names):
     units = [name if "." in name else f"{name}.service" for name in names]
     found = {}
     if not units:
         return found
-    proc = subprocess.run(
-        ["systemctl", "show", "--property=LoadState,ActiveState,UnitFileState", "--", *units],
-        capture_output=True, text=True, check=False,
-    )
+    _rc, out, _err = module.run_command(["systemctl", "show", "--property=LoadState,ActiveState,UnitFileState", "--", *units], expand_user_and_vars=False)
     # One block per unit, in the order asked, separated by blank lines.
-    blocks = [dict(line.split("=", 1) for line in block.splitlines() if "=" in line) for block in proc.stdout.strip().split("\n\n")]
+    blocks = [dict(line.split("=", 1) for line in block.splitlines() if "=" in line) for block in out.strip().split("\n\n")]
     for name, block in zip(names, blocks + [{}] * (len(names) - len(blocks)), strict=False):
         found[name] = {
             "load": block.get("LoadState", "unknown"),
@@ -335,8 +330,7 @@ def _request(spec):
             status, body = response.status, response.read()
             conn.close()
         else:
-            request = urllib.request.Request(spec["url"], headers=headers)
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with open_url(spec["url"], headers=headers, timeout=timeout) as response:
                 status, body = response.status, response.read()
     except urllib.error.HTTPError as error:
         status, body = error.code, error.read()
@@ -351,12 +345,17 @@ def _request(spec):
     return result
 
 
-def _command(spec):
-    try:
-        proc = subprocess.run([str(a) for a in spec["argv"]], capture_output=True, text=True, timeout=float(spec.get("timeout") or 30), check=False)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return {"rc": -1, "stdout": "", "stderr": str(error)}
-    return {"rc": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
+def _command(module, spec):
+    argv = [str(a) for a in spec["argv"]]
+    # A command that is not installed yet (a first run) is an answer, rc -1, not a failure.
+    if not argv or (not module.get_bin_path(argv[0]) and not (os.path.isabs(argv[0]) and os.access(argv[0], os.X_OK))):
+        return {"rc": -1, "stdout": "", "stderr": f"{argv[0] if argv else 'an empty argv'}: command not found"}
+    limit = f"{float(spec.get('timeout') or 30):g}"
+    # timeout(1) ends a command that hangs (exit 124), and kills it 5 s later if it must.
+    rc, out, err = module.run_command(["timeout", "--kill-after=5", limit, *argv], expand_user_and_vars=False)
+    if rc in (124, 137):
+        return {"rc": -1, "stdout": out, "stderr": f"timed out after {limit} s"}
+    return {"rc": rc, "stdout": out, "stderr": err}
 
 
 def main():
@@ -402,13 +401,13 @@ def main():
     groups = {name: list(members or []) for name, members in params["groups"].items()}
 
     state = {
-        "packages": _packages(params["packages"] + params["absent_packages"]),
-        "services": _services([s["name"] for s in services]),
+        "packages": _packages(module, params["packages"] + params["absent_packages"]),
+        "services": _services(module, [s["name"] for s in services]),
         "files": _paths([f["dest"] for f in files]),
         "users": _users(params["users"]),
         "groups": _groups(list(groups)),
         "http": {spec["name"]: _request(spec) for spec in params["http"]},
-        "commands": {spec["name"]: _command(spec) for spec in params["commands"]},
+        "commands": {spec["name"]: _command(module, spec) for spec in params["commands"]},
     }
     drift = package_drift(params["packages"], params["absent_packages"], state["packages"])
     drift += user_drift(params["users"], state["users"])

@@ -107,7 +107,7 @@ def run_playbook(
     start = proc.stdout.find("{")
     if start < 0:
         raise AssertionError(f"no JSON from {' '.join(cmd)}:\n{proc.stdout}\n{proc.stderr}")
-    report, _ = json.JSONDecoder().raw_decode(proc.stdout[start:])
+    report, _end = json.JSONDecoder().raw_decode(proc.stdout[start:])
     return PlaybookRun(
         rc=proc.returncode,
         stats=report.get("stats", {}),

@@ -188,4 +188,3 @@ def test_nodes_keep_their_instance_addresses_across_restarts_and_a_kept_node_kee
 
 def container_exists(name: str) -> bool:
     return subprocess.run(["docker", "inspect", name], capture_output=True, check=False).returncode == 0
-

@@ -149,11 +149,11 @@ def test_the_postgresql_exporter_reads_the_node_on_the_private_address_only(node
 def test_pg_hba_has_no_trust_and_only_tls_from_the_network():
     rules = [line.split("|") for line in sql(WORKER_1, "SELECT type, auth_method, coalesce(address, '') FROM pg_hba_file_rules").splitlines()]
     assert rules
-    assert all(method in ("scram-sha-256", "peer") for _, method, _ in rules)
-    assert all(method == "scram-sha-256" for kind, method, _ in rules if kind != "local")
-    network = {addr for kind, _, addr in rules if kind.startswith("host") and addr not in ("127.0.0.1", "::1")}
+    assert all(method in ("scram-sha-256", "peer") for _kind, method, _addr in rules)
+    assert all(method == "scram-sha-256" for kind, method, _addr in rules if kind != "local")
+    network = {addr for kind, _method, addr in rules if kind.startswith("host") and addr not in ("127.0.0.1", "::1")}
     assert network == {address(node) for node in CLUSTER}
-    assert all(kind == "hostssl" for kind, _, addr in rules if addr in network)
+    assert all(kind == "hostssl" for kind, _method, addr in rules if addr in network)
 
 
 @pytest.mark.parametrize("worker", [WORKER_1, WORKER_2])

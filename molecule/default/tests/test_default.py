@@ -46,11 +46,14 @@ NEW_WORKER = f"{CLUSTER}-worker-3"
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
+def _unwrap_unsafe(obj):
+    """ansible-inventory writes every untrusted string as {"__ansible_unsafe": value}."""
+    return obj["__ansible_unsafe"] if obj.keys() == {"__ansible_unsafe"} else obj
+
+
 def hostvars() -> dict:
     out = subprocess.run(["ansible-inventory", "-i", str(INVENTORY), "--list"], capture_output=True, text=True, check=True).stdout
-    # ansible-inventory writes every untrusted string as {"__ansible_unsafe": value}.
-    unwrap = lambda obj: obj["__ansible_unsafe"] if obj.keys() == {"__ansible_unsafe"} else obj  # noqa: E731
-    return json.loads(out, object_hook=unwrap)["_meta"]["hostvars"]
+    return json.loads(out, object_hook=_unwrap_unsafe)["_meta"]["hostvars"]
 
 
 @cache
@@ -236,7 +239,7 @@ def test_the_emulator_and_every_node_restarted_keep_the_cluster_and_its_data():
     assert psql("SELECT string_agg(v, ',') FROM restart_probe") == "kept"
     assert sh(container(MANAGER), f"cat {tile}").stdout.strip() == "kept"
     with amqp() as conn:
-        method, _, body = conn.channel().basic_get("readQ", auto_ack=True)
+        method, _props, body = conn.channel().basic_get("readQ", auto_ack=True)
         assert method is not None and body == b"kept"
     with zookeeper() as client:
         assert client.get("/restart-probe")[0] == b"kept"
@@ -444,7 +447,7 @@ def test_a_lost_worker_is_reported_and_an_interrupted_site_run_brings_the_cluste
     # finishes the node and prunes the swarm node it replaced.
     run_until_killed([str(PROJECT / "site.yml")], "Install Docker Engine packages", tmp_path / "killed.log")
     assert lost in hostvars()
-    rc, output, _ = play_text("site.yml", "-vvv")
+    rc, output, _recap = play_text("site.yml", "-vvv")
     assert rc == 0, output[-5000:]
     # A full converge at -vvv (the new node's swarm join, its database and
     # RabbitMQ settings) prints no secret.

@@ -101,8 +101,8 @@ def consume(node: str, queue: str, most: int) -> set[str]:
     received = set()
     with amqp(node) as conn:
         channel = conn.channel()
-        for _ in range(most + 1):
-            method, _, body = channel.basic_get(queue, auto_ack=True)
+        for _try in range(most + 1):
+            method, _props, body = channel.basic_get(queue, auto_ack=True)
             if method is None:
                 break
             received.add(body.decode())
@@ -310,7 +310,7 @@ def test_a_member_leaves_only_with_a_quorum_left_and_a_fresh_node_rejoins():
     assert sh(leaving, "systemctl is-enabled rabbitmq-server zookeeper", check=False).stdout.split() == ["disabled", "disabled"]
     assert zk_mode(leaving) == "down"
     assert sorted(zk_mode(n) for n in NODES[:2]) == ["follower", "leader"]
-    _, queue = api(NODES[1], "queues/rideshare/responseQ")
+    _status, queue = api(NODES[1], "queues/rideshare/responseQ")
     assert queue["messages"] == 50
     assert members(NODES[1], "responseQ") == [f"rabbit@{n}" for n in NODES[:2]]
 
@@ -325,7 +325,7 @@ def test_a_member_leaves_only_with_a_quorum_left_and_a_fresh_node_rejoins():
     assert running_nodes(NODES[0]) == running_nodes(leaving) == [f"rabbit@{n}" for n in NODES]
     assert sorted(zk_mode(node) for node in NODES) == ["follower", "follower", "leader"]
     assert api(leaving, "queues/rideshare")[0] == 200
-    _, queue = api(NODES[0], "queues/rideshare/responseQ")
+    _status, queue = api(NODES[0], "queues/rideshare/responseQ")
     # The queue grew back onto the returned member (else a rolling restart would wait forever for quorum + 1).
     assert queue["messages"] == 50 and members(NODES[0], "responseQ") == [f"rabbit@{n}" for n in NODES]
     again = run_playbook("converge.yml")

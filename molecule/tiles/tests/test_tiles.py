@@ -19,7 +19,6 @@ BACKUP = "geostack-tiles-2"
 testinfra_hosts = [f"docker://{SERVER}"]
 
 
-
 def digests(node: str, root: str) -> dict[str, str]:
     out = sh(node, f"cd {root} && find . -type f -name '*.png' -exec sha256sum {{}} +").stdout
     return {path[2:]: digest for digest, path in (line.split(maxsplit=1) for line in out.splitlines())}

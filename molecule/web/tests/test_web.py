@@ -51,7 +51,7 @@ def request(ctx, path, method="GET", headers=None, body=None, port=443):
 
 
 def get_json(ctx, path, **kwargs):
-    status, _, body = request(ctx, path, **kwargs)
+    status, _headers, body = request(ctx, path, **kwargs)
     assert status == 200, (path, status, body[:200])
     return json.loads(body)
 
@@ -73,7 +73,7 @@ class Load(threading.Thread):
         deadline = time.monotonic() + self.max_seconds
         while not self.stop.is_set() and time.monotonic() < deadline and self.ok + len(self.failed) < self.max_requests:
             try:
-                status, _, body = request(self.ctx, self.path)
+                status, _headers, body = request(self.ctx, self.path)
                 if status == 200:
                     self.ok += 1
                     self.versions.add(json.loads(body)["version"])
@@ -85,7 +85,7 @@ class Load(threading.Thread):
 
 def redeploy_under_load(ctx):
     """Converge while two clients load the rides route; return the loads and the run."""
-    loads = [Load(ctx, "/api/v1/rides/load") for _ in range(2)]
+    loads = [Load(ctx, "/api/v1/rides/load") for _load in range(2)]
     for load in loads:
         load.start()
     time.sleep(2)
@@ -131,7 +131,7 @@ def test_gzip_and_body_limit(tls):
     status, headers, body = request(tls, "/api/v1/rides?pad=20000", headers={"Accept-Encoding": "gzip"})
     assert status == 200 and headers.get("Content-Encoding") == "gzip"
     assert len(json.loads(gzip.decompress(body))["pad"]) == 20000
-    status, _, _ = request(tls, "/api/v1/users", method="PUT", body=b"x" * (11 * 1024 * 1024))
+    status, _headers, _body = request(tls, "/api/v1/users", method="PUT", body=b"x" * (11 * 1024 * 1024))
     assert status == 413
 
 

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "filter"))
-from topology import removal_errors, topology_errors
+from ansible_collections.geostack.cluster.plugins.filter.topology import removal_errors, topology_errors
 
 
 def hostvars(*hosts, **addresses):

@@ -1,15 +1,9 @@
 """The monitoring filters: stable bcrypt hashes and file_sd target groups."""
 
-import sys
-from pathlib import Path
-
 import bcrypt
 import pytest
 from ansible.errors import AnsibleFilterError
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "filter"))
-
-from monitoring import bcrypt_hash, prometheus_targets
+from ansible_collections.geostack.cluster.plugins.filter.monitoring import bcrypt_hash, prometheus_targets
 
 
 def test_bcrypt_hash_is_stable_per_seed_and_verifies():

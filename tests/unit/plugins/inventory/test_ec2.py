@@ -7,7 +7,10 @@ import time
 
 import boto3
 import pytest
+import yaml
 from ansible.errors import AnsibleParserError
+from ansible.inventory.data import InventoryData
+from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import inventory_loader
 from moto.core import set_initial_no_auth_action_count
 
@@ -200,8 +203,21 @@ def test_invalid_topologies_fail_and_name_the_instances(cloud, inventory, layout
     text = str(err.value)
     assert message in text
     assert f"cluster '{cloud.cluster}' has an invalid topology" in text
-    offenders = [i for (roles, _), i in zip(layout, ids, strict=True) if roles != "manager" or "managers" in message]
+    offenders = [i for (roles, _name), i in zip(layout, ids, strict=True) if roles != "manager" or "managers" in message]
     assert any(i in text for i in offenders), text
+
+
+def test_a_failure_leaves_its_cause_for_the_playbooks(cloud, tmp_path):
+    """Without unparsed_is_failed Ansible only warns; the playbooks stop on geostack_inventory_error instead."""
+    cloud.launch("manager", "m1")
+    cloud.launch("manager", "m2")
+    path = tmp_path / "fail.geostack_ec2.yml"
+    path.write_text(yaml.safe_dump({"plugin": "geostack.cluster.ec2", "cluster": cloud.cluster, "regions": [REGION]}))
+    data = InventoryData()
+    with pytest.raises(AnsibleParserError):
+        inventory_loader.get("geostack.cluster.ec2").parse(data, DataLoader(), str(path), cache=False)
+    error = data.groups["all"].get_vars()["geostack_inventory_error"]
+    assert error.startswith(f"{path}: ") and "odd number of managers" in error, error
 
 
 def test_duplicate_index_within_a_role(cloud, inventory):
@@ -332,9 +348,9 @@ def test_an_unreachable_local_emulator_names_the_command_that_starts_it(inventor
         inventory(endpoint_url="http://127.0.0.1:9", retries_max_attempts=1, connect_timeout=1)
 
 
-@pytest.mark.parametrize(("url", "local"), [("http://127.0.0.1:4566", True), ("http://localhost:4571", True),
-                                          ("http://[::1]:4566", True), ("https://ec2.eu-west-1.amazonaws.com", False),
-                                          ("http://10.0.0.5:4566", False), ("", False)])
+@pytest.mark.parametrize(("url", "local"), [
+    ("http://127.0.0.1:4566", True), ("http://localhost:4571", True), ("http://[::1]:4566", True),
+    ("https://ec2.eu-west-1.amazonaws.com", False), ("http://10.0.0.5:4566", False), ("", False)])
 def test_only_a_loopback_endpoint_gets_the_local_cloud_hint(url, local):
     plugin = inventory_loader.get("geostack.cluster.ec2")
     assert sys.modules[type(plugin).__module__]._is_loopback(url) is local

@@ -6,7 +6,7 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
-TEMPLATE = Path(__file__).parents[2] / "playbooks" / "templates" / "verify_citus.yml.j2"
+TEMPLATE = Path(__file__).parents[3] / "playbooks" / "templates" / "verify_citus.yml.j2"
 COORDINATOR = "c-1"
 WORKERS = {"w-1": "10.0.0.11", "w-2": "10.0.0.12"}
 
@@ -58,14 +58,14 @@ def test_each_worker_must_be_an_active_primary():
 
 def test_an_unregistered_worker_is_a_failure():
     nodes = [{"name": "10.0.0.11", "port": 5432, "active": True, "role": "primary", "shards": True}]
-    _, _, missing, _ = rows(True, [{"extversion": "14.0"}], nodes)
+    _coordinator, _first, missing, _placements = rows(True, [{"extversion": "14.0"}], nodes)
     assert missing["ok"] is False and missing["detail"] == "not registered in pg_dist_node (10.0.0.12)"
 
 
 def test_a_worker_that_came_back_empty_is_named_with_the_shards_lost():
     nodes = [{"name": a, "port": 5432, "active": True, "role": "primary", "shards": True} for a in WORKERS.values()]
     missing = [{"table": "trips", "node": "10.0.0.12", "port": 5432, "shard": s, "copies": 1} for s in (102009, 102011)]
-    *_, row = rows(True, [{"extversion": "14.0"}], nodes, missing={"query_result": [{"coalesce": missing}]})
+    *_rest, row = rows(True, [{"extversion": "14.0"}], nodes, missing={"query_result": [{"coalesce": missing}]})
     assert row["ok"] is False
     assert row["detail"] == ("worker w-2 (10.0.0.12:5432) lacks 2 shard placement(s) the coordinator lists on it (trips 2);"
                              " 2 of those shards had no other copy, so their rows are lost."
@@ -74,5 +74,5 @@ def test_a_worker_that_came_back_empty_is_named_with_the_shards_lost():
 
 
 def test_placements_that_cannot_be_read_are_a_failure():
-    *_, row = rows(True, [{"extversion": "14.0"}], missing={"msg": "connection refused"})
+    *_rest, row = rows(True, [{"extversion": "14.0"}], missing={"msg": "connection refused"})
     assert row["ok"] is False and row["detail"] == "could not be read: connection refused"

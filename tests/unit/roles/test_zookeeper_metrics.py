@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "roles" / "zookeeper" / "files" / "geostack-zookeeper-metrics"
+SCRIPT = Path(__file__).resolve().parents[3] / "roles" / "zookeeper" / "files" / "geostack-zookeeper-metrics"
 
 
 def load():

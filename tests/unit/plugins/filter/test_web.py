@@ -1,16 +1,17 @@
 """The web role's input checks, route health checks and the tree_checksum lookup."""
 
-import sys
 from pathlib import Path
 
 import pytest
+from ansible_collections.geostack.cluster.plugins.filter.web import (
+    web_input_errors,
+    web_probe_failures,
+    web_route_checks,
+    web_source_type,
+)
+from ansible_collections.geostack.cluster.plugins.lookup.tree_checksum import tree_checksum
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "plugins" / "filter"))
-sys.path.insert(0, str(ROOT / "plugins" / "lookup"))
-
-from tree_checksum import tree_checksum  # noqa: E402
-from web import web_input_errors, web_probe_failures, web_route_checks, web_source_type  # noqa: E402
+ROOT = Path(__file__).resolve().parents[4]
 
 USERS = {"name": "users", "source": "apps/users", "module": "app:app", "health": "/api/v1/users/health"}
 RIDES = {"name": "rides", "source": "https://git.example.org/rides.git", "version": "v1.2", "module": "app:app", "health": "/health"}
