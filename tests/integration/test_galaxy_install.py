@@ -70,7 +70,7 @@ def test_the_tarball_holds_the_collection_and_nothing_of_the_workspace(galaxy):
     for wanted in ("roles/node_exporter/meta/argument_specs.yml", "plugins/inventory/ec2.py", "playbooks/site.yml",
                    "meta/runtime.yml", "meta/execution-environment.yml", "LICENSE", "CHANGELOG.md"):
         assert wanted in names, wanted
-    leaked = [n for n in names if re.match(r"(\.venv|\.git|\.collections|\.cache|\.logs|build|tests/output)(/|$)", n)]
+    leaked = [n for n in names if re.match(r"(\.venv|\.git|\.collections|\.cache|\.logs|\.ansible|\.pytest_cache|\.molecule|build|tests/output)(/|$)", n)]
     assert not leaked, leaked
 
 
