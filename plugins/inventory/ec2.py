@@ -108,7 +108,8 @@ options:
       - C(private) uses the private IP address (from inside the VPC, or through O(bastion)).
       - C(public) uses the public IP address, falling back to the private one.
       - C(docker) is the local cloud. Each instance is the container named O(docker_container_prefix) + instance id,
-        reached with C(community.docker.docker_api) (the Docker API, no docker CLI per task); its address on O(docker_network) is its private address.
+        reached with C(geostack.cluster.docker_api) (the Docker API, no docker CLI per task; community.docker.docker_api,
+        with an exec whose output Docker lost run again); its address on O(docker_network) is its private address.
         The emulator's own private addresses are never used.
     type: str
     choices: [private, public, docker]
@@ -561,7 +562,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             host = self.inventory.add_host(hostnames[iid])
             hostvars = self._hostvars(inst, indexes.get(iid, {}))
             if via == "docker":
-                hostvars["ansible_connection"] = "community.docker.docker_api"
+                hostvars["ansible_connection"] = "geostack.cluster.docker_api"
                 hostvars["ansible_host"] = container
                 hostvars["geostack_private_address"] = docker_addresses[container]
             else:

@@ -127,7 +127,7 @@ def test_a_role_by_fqcn_from_a_playbook_outside_the_repository_converges_a_node(
     work, _tarball, _installed, env = galaxy
     project = work / "my-project"
     project.mkdir()
-    (project / "inventory.ini").write_text(f"{node} ansible_connection=community.docker.docker_api\n")
+    (project / "inventory.ini").write_text(f"{node} ansible_connection=geostack.cluster.docker_api\n")
     (project / "playbook.yml").write_text(
         "- name: Node metrics on my own host, from geostack.cluster\n"
         "  hosts: all\n"

@@ -239,7 +239,7 @@ BAD_INPUT = {
 def bad_inventory(groups: dict) -> Path:
     """The three cluster nodes with other group memberships."""
     members = {"citus_coordinator": [COORDINATOR], "citus_workers": [WORKER_1, WORKER_2], **groups}
-    hosts = {node: {"ansible_connection": "community.docker.docker_api"} for node in CLUSTER}
+    hosts = {node: {"ansible_connection": "geostack.cluster.docker_api"} for node in CLUSTER}
     inventory = {
         "all": {
             "hosts": hosts,

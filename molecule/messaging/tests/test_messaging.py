@@ -381,7 +381,7 @@ def test_a_member_whose_machine_is_replaced_by_an_empty_one_heals_with_one_conve
 
 
 def inventory(zookeeper: list[str], host_vars: dict | None = None) -> Path:
-    hosts = {node: {"ansible_connection": "community.docker.docker_api", **(host_vars or {}).get(node, {})} for node in NODES}
+    hosts = {node: {"ansible_connection": "geostack.cluster.docker_api", **(host_vars or {}).get(node, {})} for node in NODES}
     data = {
         "all": {
             "hosts": hosts,

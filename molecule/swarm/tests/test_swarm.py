@@ -43,7 +43,7 @@ def nodes(manager: str) -> dict[str, dict]:
 
 
 def write_inventory(path: Path, managers, workers, web, bootstrap) -> Path:
-    hostvars = {"ansible_connection": "community.docker.docker_api"}
+    hostvars = {"ansible_connection": "geostack.cluster.docker_api"}
     groups = {"managers": managers, "workers": workers, "web": web, "swarm_bootstrap": [bootstrap]}
     inventory = {
         "all": {"children": {"swarm": {"children": {g: {"hosts": {h: dict(hostvars) for h in hs}} for g, hs in groups.items()}}}},

@@ -118,7 +118,7 @@ def test_connect_via_docker_maps_instances_to_containers(cloud, inventory, monke
     monkeypatch.setattr(plugin, "_docker_addresses", lambda: {f"gs-{m1}": "172.30.0.5"})
     inv = inventory(plugin=plugin, connect_via="docker", docker_container_prefix="gs-")
     hv = hostvars(inv, "m1")
-    assert hv["ansible_connection"] == "community.docker.docker_api"
+    assert hv["ansible_connection"] == "geostack.cluster.docker_api"
     assert hv["ansible_host"] == f"gs-{m1}"
     assert hv["geostack_private_address"] == "172.30.0.5"
     assert "w1" not in inv.hosts

@@ -1,0 +1,129 @@
+# Copyright (c) 2026, geostack.cluster maintainers
+# Apache License 2.0 (see galaxy.yml)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: docker_api
+short_description: Run tasks in Docker containers through the Docker API, retrying an exec whose output was lost
+version_added: 0.2.0
+description:
+  - The connection the local cloud's nodes and the Molecule scenarios' nodes use. It is
+    P(community.docker.docker_api#connection) with one difference.
+  - Under load, Docker Engine 20.10 can return an exec whose output is empty and whose exit code is not known yet;
+    community.docker reports that as exit code 0 with no output (community.docker issue 644), and the task then fails
+    with "failed to resolve remote temporary directory" or "Error while determining user and group ID".
+  - This connection runs such an exec again, up to O(lost_output_retries) times, but only for the commands of Ansible's
+    own that always print and change nothing when repeated (resolving the home directory, creating the temporary
+    directory with C(mkdir -p), reading the user's ids). A module's run is never repeated.
+author:
+  - geostack.cluster maintainers (@geostack)
+extends_documentation_fragment:
+  - community.docker._docker.api_documentation
+  - community.docker._docker.api_environment_documentation
+  - community.docker._docker.var_names
+options:
+  remote_user:
+    type: str
+    description: The user that runs the commands in the container.
+    vars:
+      - name: ansible_user
+      - name: ansible_docker_user
+    ini:
+      - section: defaults
+        key: remote_user
+    env:
+      - name: ANSIBLE_REMOTE_USER
+    cli:
+      - name: user
+    keyword:
+      - name: remote_user
+  remote_addr:
+    type: str
+    description: The name or id of the container.
+    default: inventory_hostname
+    vars:
+      - name: inventory_hostname
+      - name: ansible_host
+      - name: ansible_docker_host
+  container_timeout:
+    type: integer
+    default: 10
+    description: Seconds to wait for output from the container once a command started.
+    env:
+      - name: ANSIBLE_TIMEOUT
+      - name: ANSIBLE_DOCKER_TIMEOUT
+    ini:
+      - key: timeout
+        section: defaults
+      - key: timeout
+        section: docker_connection
+    vars:
+      - name: ansible_docker_timeout
+    cli:
+      - name: timeout
+  extra_env:
+    type: dict
+    description: Extra environment variables for the commands run in the container (as Ansible variables only).
+    vars:
+      - name: ansible_docker_extra_env
+  working_dir:
+    type: string
+    description: The directory in the container that commands run in.
+    env:
+      - name: ANSIBLE_DOCKER_WORKING_DIR
+    ini:
+      - key: working_dir
+        section: docker_connection
+    vars:
+      - name: ansible_docker_working_dir
+  privileged:
+    type: boolean
+    default: false
+    description: Run the commands with extended privileges.
+    env:
+      - name: ANSIBLE_DOCKER_PRIVILEGED
+    ini:
+      - key: privileged
+        section: docker_connection
+    vars:
+      - name: ansible_docker_privileged
+  lost_output_retries:
+    type: integer
+    default: 3
+    description: How many times to run again one of Ansible's own read commands whose exec came back with no output.
+    vars:
+      - name: geostack_docker_lost_output_retries
+"""
+
+import re
+import time
+
+from ansible.utils.display import Display
+from ansible_collections.community.docker.plugins.connection.docker_api import Connection as DockerApiConnection
+
+display = Display()
+
+# Ansible's own commands that always print something and are safe to repeat: `echo ~` (the remote home),
+# `( umask 77 && mkdir -p ... && echo ansible-tmp-...=... )` (the temporary directory), and `id -u && id -g`
+# (the ids community.docker's put_file asks for).
+_MUST_PRINT = re.compile(r"echo ~|echo ansible-tmp-|id -u && id -g")
+
+
+class Connection(DockerApiConnection):
+    """community.docker.docker_api, with Ansible's read commands run again when their output was lost."""
+
+    transport = "geostack.cluster.docker_api"
+
+    def exec_command(self, cmd, in_data=None, sudoable=False):
+        retries = self.get_option("lost_output_retries")
+        attempt = 0
+        while True:
+            rc, stdout, stderr = super().exec_command(cmd, in_data=in_data, sudoable=sudoable)
+            lost = rc == 0 and not stdout and not stderr and in_data is None and _MUST_PRINT.search(cmd)
+            if not lost or attempt >= retries:
+                return rc, stdout, stderr
+            attempt += 1
+            display.warning(f"{self.get_option('remote_addr')}: the exec of {cmd!r} came back with no output; "
+                            f"running it again ({attempt} of {retries})")
+            time.sleep(attempt)
