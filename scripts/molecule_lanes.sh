@@ -41,7 +41,9 @@ run_scenario() {
     command="make --no-print-directory ${scenario#make:}"
     command=${command//,/ }
   else
-    command="molecule test -s $scenario"
+    # A wide "terminal": Molecule wraps Ansible's lines at its width, and an
+    # error cut over several lines is lost to the failure digest below.
+    command="env COLUMNS=4000 molecule test -s $scenario"
   fi
   start=$(date +%s)
   echo "--- started $command (log: $logs/$name.log)"
@@ -60,6 +62,22 @@ run_scenario() {
 }
 export -f run_scenario
 
+# A log's error lines, each Ansible failure after the name of its task, but
+# not the failures Ansible ignored (those followed by "...ignoring").
+first_errors() {
+  awk '
+    { line = $0; sub(/^ *│ /, "", line) }
+    pending != "" {
+      if (line !~ /^\.\.\.ignoring/) { if (task != "") print task; print pending }
+      pending = ""
+    }
+    line ~ /^TASK \[/ { task = line }
+    line ~ /^(fatal|failed): / { pending = line; next }
+    line ~ /^((FAILED|ERROR) |E  |make: \*\*\*)|Error( [0-9]+)?:/ { print line }
+    END { if (pending != "") { if (task != "") print task; print pending } }
+  '
+}
+
 began=$(date +%s)
 printf '%s\n' "$@" | xargs -P "$lanes" -I{} bash -c "run_scenario \"\$1\"" _ {}
 
@@ -76,13 +94,14 @@ for scenario in "$@"; do
   [[ $rc == 0 ]] || failed+=("$name")
 done
 if ((${#failed[@]})); then
-  # The end of a CI log is often all that is kept: say there why each job failed.
+  # The end of a CI log is often all that is kept: say there, last and short,
+  # why each job failed: its last lines, then its first errors (the cause,
+  # before what followed from it), each cut to 700 characters.
   for name in "${failed[@]}"; do
-    echo "--- why $name failed: its log's error lines, then its last lines ($logs/$name.log)" >&2
+    echo "--- why $name failed: its last lines, then its first error lines ($logs/$name.log)" >&2
     # Without colours, and with Molecule's "  │ " before each line of a step's output.
-    sed 's/\x1b\[[0-9;]*m//g' "$logs/$name.log" 2>/dev/null \
-      | grep -E '^( *│ )?((FAILED|ERROR) |E  |fatal:|failed:|make: \*\*\*)|Error( [0-9]+)?:' | tail -n 15 >&2 || true
-    sed 's/\x1b\[[0-9;]*m//g' "$logs/$name.log" 2>/dev/null | tail -n 15 >&2 || true
+    sed 's/\x1b\[[0-9;]*m//g' "$logs/$name.log" 2>/dev/null | grep -v '^ *$' | tail -n 6 >&2 || true
+    sed 's/\x1b\[[0-9;]*m//g' "$logs/$name.log" 2>/dev/null | first_errors | head -n 8 | cut -c 1-700 >&2 || true
   done
   echo "Failed: ${failed[*]} (logs in $logs)" >&2
   exit 1
