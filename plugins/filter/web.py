@@ -36,20 +36,39 @@ def web_source_type(app):
     return "dir"
 
 
-def web_app_paths(app, web_root, conf_dir):
-    """Where one app lives on a node: name, type, base, user, unit, conf, requirements, subdir and url (a URL source)."""
+def web_app_paths(app, web_root, conf_dir, state_root="/var/lib/geostack-web"):
+    """Where one app lives on a node: name, type, base, state (its writable directory, kept across releases), user, unit,
+    conf, requirements, subdir, url (a URL source), migrate (its per-release command, or ''), preload and exclude."""
     name = app["name"]
     return {
         "name": name,
         "type": web_source_type(app),
         "base": f"{web_root}/{name}",
+        "state": f"{state_root}/{name}",
         "user": f"web-{name}",
         "unit": f"geostack-web-{name}",
         "conf": f"{conf_dir}/{name}.conf.py",
         "requirements": app.get("requirements", "requirements.txt"),
         "subdir": app.get("subdir", ""),
         "url": bool(re.match(r"^https?://", str(app.get("source") or ""))),
+        "migrate": app.get("migrate") or "",
+        "preload": bool(app.get("preload", False)),
+        "exclude": list(app.get("exclude") or []),
     }
+
+
+def web_copy_exclusions(exclude):
+    """community.general.archive's exclusion_patterns for a directory source: what tree_checksum skips (always .git,
+    .venv, __pycache__ and *.pyc, and the app's `exclude`), as the archive matches them (each path inside the tree whole,
+    so a pattern becomes itself, itself after any directory, and everything under either)."""
+    from ansible_collections.geostack.cluster.plugins.lookup.tree_checksum import (  # pylint: disable=import-outside-toplevel
+        ALWAYS_EXCLUDED,
+    )
+
+    patterns = []
+    for pattern in [*ALWAYS_EXCLUDED, *(exclude or [])]:
+        patterns += [pattern, f"*/{pattern}", f"{pattern}/*", f"*/{pattern}/*"]
+    return patterns
 
 
 def web_venv_id(requirements_checksum, gunicorn_version, python_version):
@@ -168,6 +187,13 @@ def _app_errors(i, app):
         errors.append(f"{where}.env must be a dict of variable names to values")
     else:
         errors.extend(f"{where}.env: {key!r} is not a valid environment variable name" for key in env if not _ENV.match(str(key)))
+    if not isinstance(app.get("migrate", ""), str):
+        errors.append(f"{where}.migrate must be a shell command (a string)")
+    if not isinstance(app.get("preload", False), bool):
+        errors.append(f"{where}.preload must be true or false")
+    exclude = app.get("exclude", [])
+    if not isinstance(exclude, list) or not all(isinstance(item, str) and item and ".." not in item for item in exclude):
+        errors.append(f"{where}.exclude must be a list of glob patterns inside the source (e.g. [node_modules, '*.log'])")
     for key in ("health", "subdir"):
         value = app.get(key)
         if value is not None and (not isinstance(value, str) or (key == "health" and not _PATH.match(value)) or ".." in value):
@@ -286,6 +312,7 @@ class FilterModule:
             "web_probe_failures": web_probe_failures,
             "web_source_type": web_source_type,
             "web_app_paths": web_app_paths,
+            "web_copy_exclusions": web_copy_exclusions,
             "web_venv_id": web_venv_id,
             "web_apps_drift": web_apps_drift,
             "web_app_drifts": web_app_drifts,

@@ -12,7 +12,8 @@ description:
   - Hashes every file's relative path, executable bit and content, in sorted order, so the same tree always gives the same
     value and any change to a file, a name or a mode gives another.
   - For a file (an archive), the sha256 of its content.
-  - Skips C(.git), C(__pycache__), C(*.pyc) and C(.venv), which do not belong to a deployed release.
+  - Skips C(.git), C(.venv), C(__pycache__) and C(*.pyc), which do not belong to a deployed release, and what O(exclude)
+    names.
   - Relative paths are searched like C(ansible.builtin.copy)'s src (the role's and the playbook's C(files/) folders).
 options:
   _terms:
@@ -20,10 +21,20 @@ options:
     required: true
     type: list
     elements: path
+  exclude:
+    description:
+      - More glob patterns to skip. A pattern matches a file's or directory's path relative to the tree, or its end
+        after a C(/) (so C(node_modules) skips every directory of that name, and C(docs/*.pdf) the PDFs of any
+        C(docs) directory); a skipped directory is skipped whole.
+      - The web role's C(web_apps[].exclude); the archive it copies skips the same (see web_copy_exclusions).
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
 release: "{{ lookup('geostack.cluster.tree_checksum', 'apps/users') }}"
+without_docs: "{{ lookup('geostack.cluster.tree_checksum', 'apps/users', exclude=['docs', '*.md']) }}"
 """
 
 RETURN = r"""
@@ -33,22 +44,32 @@ _raw:
   elements: str
 """
 
+import fnmatch
 import hashlib
 import os
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-_SKIP_DIRS = {".git", "__pycache__", ".venv"}
+# What never belongs to a release (the web role's copy skips the same: web_copy_exclusions).
+ALWAYS_EXCLUDED = (".git", ".venv", "__pycache__", "*.pyc")
 
 
-def tree_checksum(root: str) -> str:
+def excluded(rel, patterns):
+    """Whether a path relative to the tree (with /) is one the patterns name: the whole path, or its end after a /."""
+    return any(fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(rel, "*/" + pattern) for pattern in patterns)
+
+
+def tree_checksum(root: str, exclude=()) -> str:
+    patterns = ALWAYS_EXCLUDED + tuple(exclude)
     digest = hashlib.sha256()
     for base, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
-        for name in sorted(f for f in files if not f.endswith(".pyc")):
+        rel_base = os.path.relpath(base, root)
+        prefix = "" if rel_base == "." else rel_base.replace(os.sep, "/") + "/"
+        dirs[:] = sorted(d for d in dirs if not excluded(prefix + d, patterns))
+        for name in sorted(f for f in files if not excluded(prefix + f, patterns)):
             path = os.path.join(base, name)
-            rel = os.path.relpath(path, root)
+            rel = prefix + name
             digest.update(rel.encode() + b"\0" + (b"x" if os.access(path, os.X_OK) else b"-") + b"\0")
             with open(path, "rb") as handle:
                 for chunk in iter(lambda: handle.read(1 << 16), b""):
@@ -59,6 +80,8 @@ def tree_checksum(root: str) -> str:
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
+        self.set_options(var_options=variables, direct=kwargs)
+        exclude = self.get_option("exclude") or []
         results = []
         for term in terms:
             path = self.find_file_in_search_path(variables, "files", term, ignore_missing=True)
@@ -68,5 +91,5 @@ class LookupModule(LookupBase):
                 continue
             if not path or not os.path.isdir(path):
                 raise AnsibleLookupError(f"tree_checksum: {term} is not a directory or a file on the controller")
-            results.append(tree_checksum(path))
+            results.append(tree_checksum(path, exclude))
         return results

@@ -6,12 +6,14 @@ roles path, no collection link): one role converges a fresh node container for r
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import socket
 import subprocess
 import tarfile
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -148,6 +150,76 @@ def test_a_role_by_fqcn_from_a_playbook_outside_the_repository_converges_a_node(
     again = run(["ansible-playbook", "-i", "inventory.ini", "playbook.yml"], env, project).stdout
     [(host, _ok, changed, unreachable, failed)] = RECAP.findall(again)
     assert (host, changed, unreachable, failed) == (node, "0", "0", "0"), again[-2000:]
+
+
+STANDALONE = """\
+- name: Docker, the web tier and node metrics on my own host
+  hosts: all
+  roles:
+    - role: geostack.cluster.docker
+    - role: geostack.cluster.web
+    - role: geostack.cluster.node_exporter
+
+- name: A one-node RabbitMQ
+  hosts: rabbitmq
+  roles:
+    - role: geostack.cluster.rabbitmq
+      vars:
+        rabbitmq_erlang_cookie: my-own-cookie-0123456789abcdef
+        rabbitmq_admin_password: my-own-password-42
+"""
+
+
+def node_address(node: str) -> str:
+    out = subprocess.run(["docker", "inspect", "-f", "{{json .NetworkSettings.Networks}}", node],
+                         capture_output=True, text=True, check=True).stdout
+    return next(iter(json.loads(out).values()))["IPAddress"]
+
+
+def test_roles_on_their_own_with_a_plain_inventory_converge_and_refuse_another_release(galaxy, node):
+    """docker, web, node_exporter and rabbitmq from a plain static inventory, with none of this collection's inventory
+    variables: the addresses fall back to the host's default IPv4 address, and a release other than Debian 13 is
+    refused before anything changes."""
+    work, _tarball, _installed, env = galaxy
+    project = work / "standalone"
+    project.mkdir()
+    (project / "inventory.ini").write_text(f"[rabbitmq]\n{node} ansible_connection=geostack.cluster.docker_api\n")
+    (project / "playbook.yml").write_text(STANDALONE)
+    env = dict(env, ANSIBLE_INVENTORY_ENABLED="ini")
+    playbook = ["ansible-playbook", "-i", "inventory.ini", "playbook.yml"]
+
+    # The same node, saying it is Debian 12: the docker role's preflight stops the run, and nothing changed.
+    release = subprocess.run(["docker", "exec", node, "cat", "/etc/os-release"], capture_output=True, text=True, check=True).stdout
+    bookworm = re.sub(r'(?m)^VERSION_ID=.*$', 'VERSION_ID="12"', release)
+    bookworm = re.sub(r'(?m)^VERSION_CODENAME=.*$', 'VERSION_CODENAME=bookworm', bookworm)
+    subprocess.run(["docker", "exec", "-i", node, "sh", "-c", "cat > /etc/os-release"], input=bookworm, text=True, check=True)
+    try:
+        refused = subprocess.run(playbook, env=env, cwd=project, capture_output=True, text=True, check=False)
+    finally:
+        subprocess.run(["docker", "exec", "-i", node, "sh", "-c", "cat > /etc/os-release"], input=release, text=True, check=True)
+    assert refused.returncode == 2, refused.stdout[-3000:]
+    assert f"The docker role supports Debian 13 (trixie); {node} runs Debian 12 (bookworm)." in refused.stdout
+    [(_host, _ok, changed, _unreachable, failed)] = RECAP.findall(refused.stdout)
+    assert (changed, failed) == ("0", "1"), refused.stdout[-2000:]
+
+    run(playbook, env, project)
+    address = node_address(node)
+    with urllib.request.urlopen(f"http://{address}:9100/metrics", timeout=10) as answer:
+        assert "node_exporter_build_info" in answer.read().decode()
+    with urllib.request.urlopen(f"http://{address}/health", timeout=10) as answer:
+        assert json.load(answer)["status"] == "ok"
+    overview = urllib.request.Request(f"http://{address}:15672/api/overview")
+    overview.add_header("Authorization", "Basic " + base64.b64encode(b"admin:my-own-password-42").decode())
+    with urllib.request.urlopen(overview, timeout=10) as answer:
+        listeners = {(item["protocol"], item["ip_address"]) for item in json.load(answer)["listeners"]}
+    assert ("amqp", address) in listeners, listeners
+    engine = subprocess.run(["docker", "exec", node, "docker", "info", "--format", "{{.ServerVersion}}"],
+                            capture_output=True, text=True, check=False)
+    assert engine.returncode == 0 and engine.stdout.strip(), engine.stderr
+
+    again = run(playbook, env, project).stdout
+    [(host, _ok, changed, unreachable, failed)] = RECAP.findall(again)
+    assert (host, changed, unreachable, failed) == (node, "0", "0", "0"), again[-3000:]
 
 
 def test_ansible_builder_reads_the_collections_requirements_and_writes_a_build_context(galaxy):

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import io
 import json
 import os
 import ssl
 import subprocess
+import tarfile
 import tempfile
 import threading
 import time
@@ -76,7 +78,7 @@ class Load(threading.Thread):
                 status, _headers, body = request(self.ctx, self.path)
                 if status == 200:
                     self.ok += 1
-                    self.versions.add(json.loads(body)["version"])
+                    self.versions.add(json.loads(body).get("version"))
                 else:
                     self.failed.append(status)
             except (OSError, http.client.HTTPException) as error:
@@ -205,6 +207,111 @@ def test_tiles_app_serves_a_tile_and_404s_a_missing_one(tls):
     assert request(tls, "/tiles/3/4/6.png")[0] == 404
     assert request(tls, "/tiles/3/9/5.png")[0] == 404  # x outside zoom 3
     assert get_json(tls, "/tiles/")["zoom_levels"] == [3]
+
+
+# Hosting real apps: a state directory, a migrate step per release, calls
+# between apps, the working copy left out, and crashes caught
+
+
+def users_release(tmp_path, version, migrate=None):
+    """An archive of the users app at another version (and another migrate.py, if given), as web_apps."""
+    archive = tmp_path / f"users-v{version}.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for source in sorted((SCENARIO / "apps" / "users").iterdir()):
+            text = source.read_text()
+            if source.name == "app.py":
+                text = text.replace("\nVERSION = 1\n", f"\nVERSION = {version}\n")
+            if source.name == "migrate.py" and migrate is not None:
+                text = migrate
+            data = text.encode()
+            info = tarfile.TarInfo(source.name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return [dict(VARS["web_apps"][0], source=str(archive)), *VARS["web_apps"][1:]]
+
+
+def migrations() -> int:
+    """How many times the users app's migrate command ran (it adds a row each time)."""
+    query = "import sqlite3; print(sqlite3.connect('/var/lib/geostack-web/users/users.db').execute('SELECT count(*) FROM migrations').fetchone()[0])"
+    return int(sh(NODE, f'python3 -c "{query}"').stdout)
+
+
+def current(app: str) -> str:
+    return sh(NODE, f"readlink /srv/geostack-web/{app}/current").stdout.strip()
+
+
+def test_apps_call_each_other_through_the_internal_listener(tls):
+    status, _headers, _body = request(tls, "/api/v1/users", method="PUT", body=b'{"username": "ada"}')
+    assert status == 201
+    # rides asks users (http://<private address>:8080/api/v1/users/<name>) before it books a ride.
+    status, _headers, body = request(tls, "/api/v1/rides", method="POST", body=b'{"username": "ada"}')
+    assert (status, json.loads(body)["rider"]) == (201, "ada"), body
+    status, _headers, body = request(tls, "/api/v1/rides", method="POST", body=b'{"username": "nobody"}')
+    assert status == 422, body
+    # The internal listener: plain HTTP, the same routes, no redirect.
+    with urllib.request.urlopen(f"http://{address(NODE)}:8080/api/v1/users/ada", timeout=10) as answer:
+        assert json.load(answer) == {"service": "users", "username": "ada"}
+
+
+def test_apps_trust_the_self_signed_certificate():
+    # As an app's user, with Python's default trust (the node's store): no CA file given.
+    check = f"import urllib.request; print(urllib.request.urlopen('https://{address(NODE)}/health', timeout=10).status)"
+    assert sh(NODE, f'runuser -u web-rides -- python3 -c "{check}"').stdout.strip() == "200"
+
+
+def test_a_directory_source_leaves_the_working_copy_behind():
+    release = current("tiles")
+    assert sh(NODE, f"test -f {release}/app.py && test -f {release}/docs/notes.txt", check=False).returncode == 0
+    for left_out in (".git", ".venv", "__pycache__", "debug.log"):
+        assert sh(NODE, f"test -e {release}/{left_out}", check=False).returncode == 1, left_out
+
+
+def test_state_survives_a_new_release_and_migrate_runs_once_per_release(tls, tmp_path):
+    assert request(tls, "/api/v1/users", method="PUT", body=b'{"username": "grace"}')[0] == 201
+    before = migrations()
+    apps = users_release(tmp_path, 2)
+    run = run_playbook("converge.yml", extra_vars={"web_apps": apps})
+    assert run.rc == 0, run.failures
+    answer = get_json(tls, "/api/v1/users")
+    assert answer["version"] == 2 and {"ada", "grace"} <= set(answer["users"])
+    assert migrations() == before + 1
+    again = run_playbook("converge.yml", extra_vars={"web_apps": apps})
+    assert again.rc == 0 and again.total("changed") == 0, again.changed_tasks()
+    assert migrations() == before + 1
+
+
+def test_a_failing_migrate_keeps_the_old_release_serving(tls, tmp_path):
+    serving, version = current("users"), get_json(tls, "/api/v1/users")["version"]
+    apps = users_release(tmp_path, 3, migrate='import sys\nprint("users: cannot migrate to schema 3")\nsys.exit(4)\n')
+    loads = [Load(tls, "/api/v1/users") for _load in range(2)]
+    for load in loads:
+        load.start()
+    time.sleep(2)
+    run = run_playbook("converge.yml", extra_vars={"web_apps": apps})
+    time.sleep(2)
+    for load in loads:
+        load.stop.set()
+        load.join()
+    assert run.rc != 0
+    message = " ".join(run.failures.get(NODE, []))
+    assert "web_apps[users].migrate `python migrate.py` failed with exit code 4" in message, run.failures
+    assert "users: cannot migrate to schema 3" in message
+    assert sum(load.ok for load in loads) > 20
+    assert [f for load in loads for f in load.failed] == []
+    assert {v for load in loads for v in load.versions} == {version}
+    assert current("users") == serving
+
+
+def test_workers_that_crashed_while_the_app_came_up_fail_the_play(tls):
+    apps = [dict(app, env=dict(app.get("env", {}), RIDES_CRASH_ONCE=str(time.time_ns()))) if app["name"] == "rides" else app
+            for app in VARS["web_apps"]]
+    run = run_playbook("converge.yml", extra_vars={"web_apps": apps})
+    assert run.rc != 0
+    message = " ".join(run.failures.get(NODE, []))
+    assert "web app rides" in message and "its workers crashed while it came up" in message, run.failures
+    assert "crashing once on purpose" in message or "Worker failed to boot" in message, message
+    # systemd brought it back; the play still said what happened.
+    assert get_json(tls, "/health")["service"] == "rides"
 
 
 # Redeploys under load

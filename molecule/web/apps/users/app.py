@@ -1,12 +1,19 @@
-"""RideShare's users service (test app): a user list and a request counter."""
+"""RideShare's users service (test app): users kept in SQLite in the app's
+state directory (GEOSTACK_STATE_DIR), whose table migrate.py creates."""
 
 import os
+import sqlite3
 
-from flask import Flask, jsonify, request
+from flask import Flask, abort, jsonify, request
 
+VERSION = 1
 app = Flask(__name__)
-USERS = {}
+DB = os.path.join(os.environ["GEOSTACK_STATE_DIR"], "users.db")
 SEEN = {"requests": 0}  # per worker process
+
+
+def db():
+    return sqlite3.connect(DB, timeout=10)
 
 
 @app.before_request
@@ -18,9 +25,20 @@ def _count():
 def users():
     if request.method == "PUT":
         name = request.get_json(force=True)["username"]
-        USERS[name] = {"username": name}
-        return jsonify(USERS[name]), 201
-    return jsonify(service="users", users=sorted(USERS), greeting=os.environ.get("GREETING", ""))
+        with db() as conn:
+            conn.execute("INSERT OR IGNORE INTO users (username) VALUES (?)", (name,))
+        return jsonify(username=name), 201
+    with db() as conn:
+        names = [row[0] for row in conn.execute("SELECT username FROM users ORDER BY username")]
+    return jsonify(service="users", version=VERSION, users=names, greeting=os.environ.get("GREETING", ""))
+
+
+@app.get("/api/v1/users/<name>")
+def user(name):
+    with db() as conn:
+        if conn.execute("SELECT 1 FROM users WHERE username = ?", (name,)).fetchone() is None:
+            abort(404)
+    return jsonify(service="users", username=name)
 
 
 @app.get("/api/v1/users/health")

@@ -152,3 +152,56 @@ def test_web_probe_failures_names_each_bad_route():
         "Connection refused>), expected 301 or 302",
     ]
     assert web_probe_failures(results[:1]) == []
+
+
+def test_tree_checksum_skips_the_exclude_patterns_by_path_or_by_name_anywhere(tmp_path):
+    (tmp_path / "app.py").write_text("app = 1\n")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "guide.txt").write_text("kept\n")
+    first = tree_checksum(str(tmp_path), ["*.log", "node_modules"])
+    (tmp_path / "debug.log").write_text("x\n")
+    (tmp_path / "docs" / "deep.log").write_text("x\n")
+    (tmp_path / "web" / "node_modules" / "left").mkdir(parents=True)
+    (tmp_path / "web" / "node_modules" / "left" / "pad.js").write_text("x\n")
+    (tmp_path / ".git").write_text("gitdir: elsewhere\n")  # a worktree's .git is a file
+    assert tree_checksum(str(tmp_path), ["*.log", "node_modules"]) == first
+    # Without the patterns the same tree differs; a directory named like a pattern's file part does not match.
+    assert tree_checksum(str(tmp_path)) != first
+    (tmp_path / "web" / "main.js").write_text("kept\n")
+    assert tree_checksum(str(tmp_path), ["*.log", "node_modules"]) != first
+
+
+def test_copy_exclusions_match_what_tree_checksum_skips(tmp_path):
+    """The archive the role copies leaves out exactly the paths tree_checksum skips."""
+    import fnmatch
+
+    from ansible_collections.geostack.cluster.plugins.filter.web import web_copy_exclusions
+    from ansible_collections.geostack.cluster.plugins.lookup.tree_checksum import ALWAYS_EXCLUDED, excluded
+
+    patterns = web_copy_exclusions(["*.log", "docs/drafts"])
+    paths = ["app.py", ".git/HEAD", "pkg/.git/config", ".venv/bin/python", "pkg/__pycache__/m.pyc", "m.pyc", "a.log",
+             "logs/b.log", "docs/drafts/x.md", "docs/final.md", "src/docs/drafts/y.md", "drafts/z.md", "pkg/gitignore"]
+    archive_skips = {p for p in paths if any(fnmatch.fnmatch(p, pattern) for pattern in patterns)}
+
+    def skipped_by_checksum(path):
+        parts = path.split("/")
+        return any(excluded("/".join(parts[:i]), [*ALWAYS_EXCLUDED, "*.log", "docs/drafts"]) for i in range(1, len(parts) + 1))
+
+    assert archive_skips == {p for p in paths if skipped_by_checksum(p)}
+    assert archive_skips == {".git/HEAD", "pkg/.git/config", ".venv/bin/python", "pkg/__pycache__/m.pyc", "m.pyc", "a.log",
+                             "logs/b.log", "docs/drafts/x.md", "src/docs/drafts/y.md"}
+
+
+def test_app_paths_and_input_checks_know_state_migrate_preload_and_exclude():
+    from ansible_collections.geostack.cluster.plugins.filter.web import web_app_paths
+
+    paths = web_app_paths(dict(RIDES, migrate="python migrate.py", preload=True, exclude=["*.log"]), "/srv/w", "/etc/w", "/var/lib/w")
+    assert (paths["state"], paths["migrate"], paths["preload"], paths["exclude"]) == ("/var/lib/w/rides", "python migrate.py", True, ["*.log"])
+    plain = web_app_paths(RIDES, "/srv/w", "/etc/w")
+    assert (plain["state"], plain["migrate"], plain["preload"], plain["exclude"]) == ("/var/lib/geostack-web/rides", "", False, [])
+    errors = web_input_errors([dict(RIDES, migrate=["python", "m.py"], preload="yes", exclude=["../up"])], [{"path": "/", "app": "rides"}])
+    assert errors == [
+        "web_apps[0] (rides).migrate must be a shell command (a string)",
+        "web_apps[0] (rides).preload must be true or false",
+        "web_apps[0] (rides).exclude must be a list of glob patterns inside the source (e.g. [node_modules, '*.log'])",
+    ]

@@ -1,0 +1,31 @@
+# Copyright (c) 2026, geostack.cluster maintainers
+# Apache License 2.0 (see galaxy.yml)
+"""The operating system releases the node roles support, in one place."""
+
+from __future__ import annotations
+
+# Distribution -> {major version: release name}. Every node role installs from
+# this release's packages (docker-cli, postgresql-17, rabbitmq-server 4, ...).
+SUPPORTED = {"Debian": {"13": "trixie"}}
+
+
+def _supported_text():
+    return ", ".join(f"{dist} {major} ({name})" for dist, majors in SUPPORTED.items() for major, name in majors.items())
+
+
+def os_unsupported(facts, role, host="this host"):
+    """Why the role cannot run on a host with these facts ('' when it can): the release it runs and what is supported."""
+    facts = facts or {}
+    if "distribution" not in facts:
+        return (f"The {role} role needs the host's facts to check its release ({_supported_text()} supported); "
+                f"gather them first (gather_facts: true, or ansible.builtin.setup) for {host}.")
+    dist, major = facts.get("distribution"), str(facts.get("distribution_major_version", ""))
+    if major in SUPPORTED.get(dist, {}):
+        return ""
+    release = facts.get("distribution_release") or "unknown"
+    return f"The {role} role supports {_supported_text()}; {host} runs {dist} {major} ({release})."
+
+
+class FilterModule:
+    def filters(self):
+        return {"os_unsupported": os_unsupported}
