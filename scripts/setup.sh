@@ -89,7 +89,9 @@ setup_docker() {
   fi
   if ! docker_answers; then
     say "starting dockerd in the background (log: $DOCKERD_LOG)"
-    as_root sh -c "nohup dockerd >>'$DOCKERD_LOG' 2>&1 &"
+    # In a session of its own: a Ctrl-C (or a kill of the process group) that
+    # stops a test run must not stop the engine its nodes run in.
+    as_root setsid sh -c "nohup dockerd >>'$DOCKERD_LOG' 2>&1 &" </dev/null
   fi
   for _ in $(seq 1 60); do
     docker_answers && { say "Docker engine answers"; return 0; }
