@@ -188,15 +188,21 @@ def test_roles_on_their_own_with_a_plain_inventory_converge_and_refuse_another_r
     env = dict(env, ANSIBLE_INVENTORY_ENABLED="ini")
     playbook = ["ansible-playbook", "-i", "inventory.ini", "playbook.yml"]
 
-    # The same node, saying it is Debian 12: the docker role's preflight stops the run, and nothing changed.
-    release = subprocess.run(["docker", "exec", node, "cat", "/etc/os-release"], capture_output=True, text=True, check=True).stdout
-    bookworm = re.sub(r'(?m)^VERSION_ID=.*$', 'VERSION_ID="12"', release)
-    bookworm = re.sub(r'(?m)^VERSION_CODENAME=.*$', 'VERSION_CODENAME=bookworm', bookworm)
-    subprocess.run(["docker", "exec", "-i", node, "sh", "-c", "cat > /etc/os-release"], input=bookworm, text=True, check=True)
+    # The same node, saying it is Debian 12 (Ansible reads the release from both files): the docker role's
+    # preflight stops the run, and nothing changed.
+    def write(path, text):
+        subprocess.run(["docker", "exec", "-i", node, "sh", "-c", f"cat > {path}"], input=text, text=True, check=True)
+
+    real = {path: subprocess.run(["docker", "exec", node, "cat", path], capture_output=True, text=True, check=True).stdout
+            for path in ("/etc/os-release", "/etc/debian_version")}
+    bookworm = re.sub(r'(?m)^VERSION_ID=.*$', 'VERSION_ID="12"', real["/etc/os-release"])
+    write("/etc/os-release", re.sub(r'(?m)^VERSION_CODENAME=.*$', 'VERSION_CODENAME=bookworm', bookworm))
+    write("/etc/debian_version", "12.9\n")
     try:
         refused = subprocess.run(playbook, env=env, cwd=project, capture_output=True, text=True, check=False)
     finally:
-        subprocess.run(["docker", "exec", "-i", node, "sh", "-c", "cat > /etc/os-release"], input=release, text=True, check=True)
+        for path, text in real.items():
+            write(path, text)
     assert refused.returncode == 2, refused.stdout[-3000:]
     assert f"The docker role supports Debian 13 (trixie); {node} runs Debian 12 (bookworm)." in refused.stdout
     [(_host, _ok, changed, _unreachable, failed)] = RECAP.findall(refused.stdout)
