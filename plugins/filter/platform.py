@@ -26,6 +26,23 @@ def os_unsupported(facts, role, host="this host"):
     return f"The {role} role supports {_supported_text()}; {host} runs {dist} {major} ({release})."
 
 
+def node_address(host, hostvars):
+    """A host's private address: its geostack_private_address (which this collection's inventory sets), else the
+    default IPv4 address of its gathered facts."""
+    from ansible.errors import AnsibleFilterError  # pylint: disable=import-outside-toplevel
+
+    if host not in hostvars:
+        raise AnsibleFilterError(f"node_address: {host} is not in the inventory")
+    node = hostvars[host]
+    address = node.get("geostack_private_address")
+    if not address:
+        address = ((node.get("ansible_facts") or {}).get("default_ipv4") or {}).get("address")
+    if not address:
+        raise AnsibleFilterError(
+            f"{host} has no address: set geostack_private_address for it, or gather its facts (a default IPv4 route)")
+    return address
+
+
 class FilterModule:
     def filters(self):
-        return {"os_unsupported": os_unsupported}
+        return {"os_unsupported": os_unsupported, "node_address": node_address}

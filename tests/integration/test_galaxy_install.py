@@ -196,6 +196,7 @@ def test_roles_on_their_own_with_a_plain_inventory_converge_and_refuse_another_r
     real = {path: subprocess.run(["docker", "exec", node, "cat", path], capture_output=True, text=True, check=True).stdout
             for path in ("/etc/os-release", "/etc/debian_version")}
     bookworm = re.sub(r'(?m)^VERSION_ID=.*$', 'VERSION_ID="12"', real["/etc/os-release"])
+    bookworm = re.sub(r'(?m)^VERSION=.*$', 'VERSION="12 (bookworm)"', bookworm)
     write("/etc/os-release", re.sub(r'(?m)^VERSION_CODENAME=.*$', 'VERSION_CODENAME=bookworm', bookworm))
     write("/etc/debian_version", "12.9\n")
     try:
@@ -204,7 +205,7 @@ def test_roles_on_their_own_with_a_plain_inventory_converge_and_refuse_another_r
         for path, text in real.items():
             write(path, text)
     assert refused.returncode == 2, refused.stdout[-3000:]
-    assert f"The docker role supports Debian 13 (trixie); {node} runs Debian 12 (bookworm)." in refused.stdout
+    assert f"The docker role supports Debian 13 (trixie); {node} runs Debian 12 (" in refused.stdout, refused.stdout[-3000:]
     [(_host, _ok, changed, _unreachable, failed)] = RECAP.findall(refused.stdout)
     assert (changed, failed) == ("0", "1"), refused.stdout[-2000:]
 

@@ -259,6 +259,11 @@ def test_apps_trust_the_self_signed_certificate():
     assert sh(NODE, f'runuser -u web-rides -- python3 -c "{check}"').stdout.strip() == "200"
 
 
+def test_a_preloaded_app_is_imported_once_by_the_master(tls):
+    counted = get_json(tls, "/api/v1/users/_count")
+    assert counted["loaded_by"] == main_pid("users") != counted["worker"]
+
+
 def test_a_directory_source_leaves_the_working_copy_behind():
     release = current("tiles")
     assert sh(NODE, f"test -f {release}/app.py && test -f {release}/docs/notes.txt", check=False).returncode == 0

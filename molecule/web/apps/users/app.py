@@ -10,6 +10,8 @@ VERSION = 1
 app = Flask(__name__)
 DB = os.path.join(os.environ["GEOSTACK_STATE_DIR"], "users.db")
 SEEN = {"requests": 0}  # per worker process
+# The process that imported this module: gunicorn's master with preload, else each worker.
+LOADED_BY = os.getpid()
 
 
 def db():
@@ -49,4 +51,4 @@ def health():
 
 @app.get("/api/v1/users/_count")
 def requests_seen():
-    return jsonify(service="users", worker=os.getpid(), count=SEEN["requests"])
+    return jsonify(service="users", worker=os.getpid(), loaded_by=LOADED_BY, count=SEEN["requests"])
