@@ -78,7 +78,9 @@ def test_provision_builds_the_layout_and_the_inventory_sees_it(make_cluster, ec2
     assert sources("zookeeper", 3888) == {ids[f"{n}-zookeeper"]}
     assert sources("monitoring", 9090) == {"127.0.0.1/32"}
     assert sources("web", 443) == {"0.0.0.0/0"}
-    assert sources("web", 8080) == {"0.0.0.0/0"}
+    # 8080 is both an extra port for the world (asked for here) and the web role's internal listener for the cluster.
+    assert sources("web", 8080) == {"0.0.0.0/0", ids[f"{n}-base"]}
+    assert sources("web", 9113) == {ids[f"{n}-monitoring"]}
     assert sources("web", 5000) == set()
     world = [
         (name, perm.get("FromPort"))
