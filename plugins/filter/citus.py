@@ -332,6 +332,25 @@ def citus_drift(answers, wanted):
     return drift
 
 
+def _series_key(series):
+    return tuple(int(part) for part in re.findall(r"\d+", str(series)))
+
+
+def citus_offered_series(index, postgresql_version):
+    """The Citus release series (X.Y, oldest first) a Debian Packages index offers for that PostgreSQL major
+    version: one per package C(postgresql-<pg>-citus-X.Y)."""
+    pattern = re.compile(rf"^Package:\s*postgresql-{int(postgresql_version)}-citus-(\d+\.\d+)\s*$", re.MULTILINE)
+    return sorted(set(pattern.findall(index or "")), key=_series_key)
+
+
+def citus_newest_series(series, postgresql_version, supported):
+    """The newest of the series (X.Y) whose Citus major release supports the PostgreSQL major version (supported
+    maps a major release to its PostgreSQL versions); empty when none does."""
+    fitting = [s for s in series or [] if int(postgresql_version) in
+               [int(v) for v in supported.get(str(s).split(".", 1)[0], [])]]
+    return max(fitting, key=_series_key) if fitting else ""
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -340,6 +359,8 @@ class FilterModule:
             "citus_drift": citus_drift,
             "citus_query": citus_query,
             "citus_lost_shards": citus_lost_shards,
+            "citus_offered_series": citus_offered_series,
+            "citus_newest_series": citus_newest_series,
             "citus_ddl_columns": citus_ddl_columns,
             "citus_table_errors": citus_table_errors,
             "password_errors": password_errors,

@@ -119,6 +119,7 @@ def run_playbook(
 
 
 def _task_names(path: Path) -> set[str]:
+    """The names of a task file's tasks, its blocks' tasks, and the tasks of the files of the same role it imports."""
     names = set()
     for task in yaml.safe_load(path.read_text()) or []:
         if "name" in task:
@@ -126,6 +127,12 @@ def _task_names(path: Path) -> set[str]:
         for key in ("block", "rescue", "always"):
             for inner in task.get(key) or []:
                 names.add(inner.get("name", ""))
+        for key in ("ansible.builtin.import_tasks", "ansible.builtin.include_tasks"):
+            included = task.get(key)
+            if isinstance(included, dict):
+                included = included.get("file")
+            if isinstance(included, str) and (path.parent / included).is_file():
+                names |= _task_names(path.parent / included)
     return names
 
 

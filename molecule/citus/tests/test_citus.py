@@ -10,13 +10,14 @@ with drain.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
-from nodes import address, sh
+from nodes import address, sh, wait_for
 from playbook_runner import assert_refused_before_any_change, run_playbook
 
 SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
@@ -225,7 +226,7 @@ BAD_INPUT = {
     "unknown PostgreSQL version": (None, {"citus_postgresql_version": 16}, "citus_postgresql_version 16 cannot be"),
     "PostgreSQL version Citus does not support": (
         None,
-        {"citus_install_method": "upstream", "citus_postgresql_version": 18, "citus_package_file": ""},
+        {"citus_install_method": "upstream", "citus_postgresql_version": 18, "citus_package_file": "", "citus_version": "13.0"},
         "citus_version 13.0 does not support PostgreSQL 18",
     ),
     "empty password": (None, {"citus_app_password": ""}, "citus_app_password is empty"),
@@ -266,6 +267,83 @@ def test_bad_input_is_refused_before_anything_changes(case):
     assert_refused_before_any_change(run, message, "citus")
     # The secrets never reach the output.
     assert VARS["citus_app_password"] not in run.output and VARS["citus_postgres_password"] not in run.output
+
+
+# Where Citus comes from: the spare node (no PostgreSQL yet) as a one-node
+# cluster, against a Debian package index served on its own loopback, where
+# the scenario's citus_repo_url points.
+REPO_ROOT = "/srv/geostack-test-citus"
+INDEX = """Package: postgresql-17-citus-14.0
+Version: 14.0.0.citus-1
+Architecture: amd64
+
+Package: postgresql-17-citus-14.1
+Version: 14.1.0.citus-1
+Architecture: amd64
+
+Package: postgresql-16-citus-15.0
+Version: 15.0.0.citus-1
+Architecture: amd64
+"""
+
+
+@pytest.fixture
+def spare_alone(tmp_path) -> Path:
+    inventory = {
+        "all": {
+            "hosts": {SPARE: {"ansible_connection": "geostack.cluster.docker_api"}},
+            "vars": {"geostack_private_address": "{{ ansible_facts['default_ipv4']['address'] }}"},
+            "children": {"citus": {"hosts": {SPARE: {}}}, "citus_coordinator": {"hosts": {SPARE: {}}}},
+        }
+    }
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    yield path
+    sh(SPARE, "systemctl stop geostack-test-citus-repo; rm -rf " + REPO_ROOT, check=False)
+
+
+def serve_index(node: str) -> None:
+    """A real HTTP server on the node's loopback, serving INDEX where a Debian repository keeps it."""
+    index = f"{REPO_ROOT}/citus/dists/trixie/main/binary-amd64/Packages"
+    subprocess.run(["docker", "exec", "-i", node, "sh", "-c", f"mkdir -p {Path(index).parent} && cat > {index}"],
+                   input=INDEX, text=True, check=True)
+    sh(node, f"systemd-run --unit=geostack-test-citus-repo python3 -m http.server 8499 --bind 127.0.0.1 --directory {REPO_ROOT}")
+    wait_for(lambda: sh(node, "python3 -c \"import urllib.request; urllib.request.urlopen('http://127.0.0.1:8499/citus/')\"",
+                        check=False).returncode == 0, timeout=30)
+
+
+def decision(run) -> str:
+    found = re.search(r"Citus decision: (with_citus=\w+ series=[\d.]*)", run.output)
+    assert found, run.output[-3000:]
+    return found.group(1)
+
+
+def test_auto_installs_the_newest_citus_series_the_repository_offers(spare_alone):
+    serve_index(SPARE)
+    run = run_playbook("preflight.yml", inventory=spare_alone)
+    assert run.rc == 0, run.failures
+    assert decision(run) == "with_citus=True series=14.1"
+    assert run.total("changed") == 0
+
+
+def test_a_series_the_repository_does_not_offer_is_refused_naming_citus_version(spare_alone):
+    serve_index(SPARE)
+    run = run_playbook("preflight.yml", inventory=spare_alone, extra_vars={"citus_version": "13.0"})
+    assert_refused_before_any_change(run, f"offers no postgresql-17-citus-13.0 for Debian trixie ({SPARE}). It offers "
+                                          "citus_version 14.0, citus_version 14.1; set citus_version to one of those", "citus")
+
+
+def test_auto_without_the_repository_runs_plain_postgresql_and_says_so(spare_alone):
+    run = run_playbook("preflight.yml", inventory=spare_alone)
+    assert run.rc == 0, run.failures
+    assert decision(run) == "with_citus=False series=14.0"
+    assert "Citus is absent: citus_install_method is auto, no citus_package_file is given and " + SPARE in run.output
+
+
+def test_distro_without_the_repository_is_refused_naming_the_node_and_the_way_out(spare_alone):
+    run = run_playbook("preflight.yml", inventory=spare_alone, extra_vars={"citus_install_method": "distro"})
+    assert_refused_before_any_change(run, f"{SPARE} cannot read Citus's repository", "citus")
+    assert "or set citus_install_method: auto to run plain PostgreSQL while no node has Citus" in run.output
 
 
 # With Citus: registration, distribution, scale-out and scale-in.

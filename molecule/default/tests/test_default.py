@@ -169,7 +169,7 @@ def test_verify_is_green():
             address = hostvars()[worker]["geostack_private_address"]
             assert re.search(rf"citus\s+worker {worker}\s+ok\s+active, primary, takes shards \({re.escape(address)}:5432\)", run.output), run.output
     else:
-        assert "Citus not enabled (citus_enabled is false)" in run.output, run.output[-3000:]
+        assert "Citus absent (citus_install_method auto" in run.output, run.output[-3000:]
 
 
 def test_check_mode_at_vvv_changes_nothing_and_prints_no_secret():
@@ -179,6 +179,9 @@ def test_check_mode_at_vvv_changes_nothing_and_prints_no_secret():
     assert all(r["changed"] == 0 and r["failed"] == 0 for r in recap.values()), recap
     assert "ESTABLISH DOCKER CONNECTION" in output  # really at -vvv
     assert_no_secret(output)
+    # The summary says when the local cloud's Citus nodes run without Citus, and how to get it.
+    if not citus():
+        assert "absent: plain PostgreSQL + PostGIS + MobilityDB (citus_install_method auto: no citus_package_file" in output
 
 
 def amqp() -> pika.BlockingConnection:

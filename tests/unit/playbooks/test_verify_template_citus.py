@@ -12,9 +12,11 @@ WORKERS = {"w-1": "10.0.0.11", "w-2": "10.0.0.12"}
 
 
 def rows(citus_enabled: bool, extension: list, nodes: list | None = None, ping: dict | None = None,
-         missing: dict | None = None) -> list[dict]:
+         missing: dict | None = None, method: str = "distro", installed: bool = False) -> list[dict]:
     coordinator = {
         "citus_enabled": citus_enabled,
+        "citus_install_method": method,
+        "_verify_citus_installed": {"query_result": [{"installed": installed}]},
         "_verify_ping": ping or {"ping": "pong"},
         "_verify_citus": {"query_result": extension},
         "_verify_citus_nodes": {"query_result": nodes or []},
@@ -40,6 +42,18 @@ def test_a_missing_extension_is_a_failure_when_citus_is_enabled():
 def test_a_missing_extension_says_citus_is_not_enabled_when_it_is_off():
     [row] = rows(False, [])
     assert row["ok"] is True and "Citus not enabled (citus_enabled is false)" in row["detail"]
+
+
+def test_auto_without_a_citus_to_install_says_citus_is_absent_and_how_to_get_it():
+    [row] = rows(True, [], method="auto")
+    assert row["ok"] is True
+    assert row["detail"].startswith("PostgreSQL answers; Citus absent (citus_install_method auto")
+    assert "set citus_package_file to a Citus .deb or let the nodes reach citus_repo_url" in row["detail"]
+
+
+def test_auto_with_citus_installed_but_no_extension_is_a_failure():
+    [row] = rows(True, [], method="auto", installed=True)
+    assert row["ok"] is False and "the citus extension is missing" in row["detail"]
 
 
 def test_each_worker_must_be_an_active_primary():

@@ -3,6 +3,8 @@
 import pytest
 from ansible_collections.geostack.cluster.plugins.filter.citus import (
     citus_ddl_columns,
+    citus_newest_series,
+    citus_offered_series,
     citus_table_errors,
     invalid_cidrs,
     password_errors,
@@ -95,3 +97,43 @@ def test_invalid_cidrs():
     assert invalid_cidrs(["10.0.0.0/8", "192.168.1.7", "fd00::/64"]) == []
     assert invalid_cidrs(["10.0.0.0/33", "nope"]) == ["10.0.0.0/33", "nope"]
     assert invalid_cidrs(None) == []
+
+
+INDEX = """Package: postgresql-17-citus-14.1
+Version: 14.1.0.citus-1
+Architecture: amd64
+
+Package: postgresql-16-citus-14.0
+Version: 14.0.1.citus-1
+
+Package: postgresql-17-citus-14.0
+Version: 14.0.0.citus-1
+
+Package: postgresql-17-citus-14.0
+Version: 14.0.1.citus-1
+
+Package: postgresql-17-citus-14.0-dbgsym
+Package: citus-enterprise-17-citus-9.10
+"""
+SUPPORTED = {"12": [14, 15, 16], "13": [15, 16, 17], "14": [16, 17, 18]}
+
+
+def test_the_series_offered_for_a_postgresql_version_are_read_from_the_index_oldest_first():
+    assert citus_offered_series(INDEX, 17) == ["14.0", "14.1"]
+    assert citus_offered_series(INDEX, "16") == ["14.0"]
+    assert citus_offered_series(INDEX, 18) == []
+    assert citus_offered_series("", 17) == []
+
+
+@pytest.mark.parametrize(
+    ("series", "postgresql", "newest"),
+    [
+        (["14.0"], 17, "14.0"),
+        (["12.1", "13.0", "14.0"], 15, "13.0"),
+        (["13.0", "14.0", "14.1", "14.10"], 17, "14.10"),
+        (["14.0"], 15, ""),
+        ([], 17, ""),
+    ],
+)
+def test_the_newest_series_that_supports_the_postgresql_version_is_picked(series, postgresql, newest):
+    assert citus_newest_series(series, postgresql, SUPPORTED) == newest
