@@ -43,6 +43,17 @@ def node_address(host, hostvars):
     return address
 
 
+def failed_checks(checks):
+    """The messages of the checks that failed, in order: each check is a pair [passed, message], so that a preflight
+    names only the condition at fault (and its variable), not every condition it tests."""
+    failed = []
+    for check in checks or []:
+        passed, message = check
+        if not passed:
+            failed.append(str(message))
+    return failed
+
+
 class FilterModule:
     def filters(self):
-        return {"os_unsupported": os_unsupported, "node_address": node_address}
+        return {"os_unsupported": os_unsupported, "node_address": node_address, "failed_checks": failed_checks}

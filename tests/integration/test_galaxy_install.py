@@ -228,6 +228,15 @@ def test_roles_on_their_own_with_a_plain_inventory_converge_and_refuse_another_r
     [(host, _ok, changed, unreachable, failed)] = RECAP.findall(again)
     assert (host, changed, unreachable, failed) == (node, "0", "0", "0"), again[-3000:]
 
+    # Bad input is refused naming the one variable at fault, not every condition the assert tests.
+    bad = subprocess.run([*playbook, "-e", "web_keep_releases=0"], env=env, cwd=project, capture_output=True, text=True,
+                         check=False)
+    assert bad.returncode == 2, bad.stdout[-3000:]
+    [message] = [line for line in bad.stdout.splitlines() if "web_keep_releases must be" in line]
+    assert "web_keep_releases must be at least 1, got 0" in message and ";" not in message, message
+    [(_host, _ok, changed, _unreachable, failed)] = RECAP.findall(bad.stdout)
+    assert (changed, failed) == ("0", "1"), bad.stdout[-2000:]
+
 
 def test_ansible_builder_reads_the_collections_requirements_and_writes_a_build_context(galaxy):
     """What an AWX or Automation Platform user builds an execution environment from (no image is built here)."""

@@ -231,7 +231,7 @@ BAD_INPUT = {
     ),
     "empty password": (None, {"citus_app_password": ""}, "citus_app_password is empty"),
     "default password": (None, {"citus_postgres_password": "postgres"}, "citus_postgres_password is a well-known"),
-    "too few locks": (None, {"citus_max_locks_per_transaction": 64}, "citus_max_locks_per_transaction (64)"),
+    "too few locks": (None, {"citus_max_locks_per_transaction": 64}, "citus_max_locks_per_transaction (64) must be at least 128"),
     "a managed setting": (None, {"citus_postgresql_settings": {"wal_level": "replica"}}, "(found: wal_level)"),
     "exporter on every address": (None, {"citus_exporter_listen_address": "0.0.0.0"}, "citus_exporter_listen_address must be one"),
 }

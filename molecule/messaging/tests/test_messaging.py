@@ -411,7 +411,7 @@ BAD_INPUT = {
         "rabbitmq_users[rideshare].password is a well-known default",
     ),
     "regenerated cookie form": (None, {"rabbitmq_erlang_cookie": "ABCDEFGHIJKLMNOPQRST"}, "not 20 capital letters"),
-    "guest user": (None, {"rabbitmq_users": [{"name": "guest", "password": "a-long-guest-secret"}]}, "no user is called guest"),
+    "guest user": (None, {"rabbitmq_users": [{"name": "guest", "password": "a-long-guest-secret"}]}, "may not name guest"),
 }
 
 
