@@ -40,13 +40,15 @@ def layout_groups(layout, instance_type, volume_size):
     return groups
 
 
-def role_counts(groups):
-    """How many instances of each role the node groups ask for."""
-    counts = dict.fromkeys(ROLES, 0)
+def layout_members(groups):
+    """The nodes each role gets from the node groups, by the names they will have (<group>-<n>), for the shape rules
+    (module_utils/topology.py)."""
+    members = {role: [] for role in ROLES}
     for group in groups:
+        names = [f"{group['name']}-{n}" for n in range(1, int(group["count"]) + 1)]
         for role in group["roles"]:
-            counts[role] = counts.get(role, 0) + group["count"]
-    return counts
+            members.setdefault(role, []).extend(names)
+    return members
 
 
 def _roles_tag(instance):
@@ -170,7 +172,7 @@ class FilterModule:
     def filters(self):
         return {
             "layout_groups": layout_groups,
-            "role_counts": role_counts,
+            "layout_members": layout_members,
             "provision_plan": provision_plan,
             "provision_renames": provision_renames,
             "security_group_rules": security_group_rules,

@@ -4,32 +4,21 @@
 
 from __future__ import annotations
 
+from ansible_collections.geostack.cluster.plugins.module_utils.topology import (
+    is_odd,
+    majority_kept,
+    shape_errors,
+    shape_errors_by_role,
+)
+
 LAYER_GROUPS = ("managers", "workers", "web", "citus_coordinator", "citus_workers", "rabbitmq", "zookeeper", "monitoring")
 
 
-def _odd(count: int) -> bool:
-    return count % 2 == 1
-
-
 def topology_errors(groups, hostvars, address_var="geostack_private_address"):
-    """Everything wrong with the inventory's topology, one message per problem naming the group or host."""
+    """Everything wrong with the inventory's topology, one message per problem naming the group or host: the shape
+    rules (module_utils/topology.py), and one distinct address per layer host."""
     groups = {name: list(members or []) for name, members in (groups or {}).items()}
-    errors = []
-    managers, workers, web = groups.get("managers", []), groups.get("workers", []), groups.get("web", [])
-    if (workers or web) and not managers:
-        errors.append("managers: the swarm has workers or web nodes but no manager")
-    if managers and not _odd(len(managers)):
-        errors.append(f"managers: {len(managers)} hosts ({', '.join(managers)}); a swarm needs an odd number (1, 3, 5) to keep its quorum")
-    coordinator, citus_workers = groups.get("citus_coordinator", []), groups.get("citus_workers", [])
-    if citus_workers and len(coordinator) != 1:
-        errors.append(f"citus_coordinator: {len(coordinator)} hosts ({', '.join(coordinator) or 'none'}); Citus workers need exactly one coordinator")
-    elif len(coordinator) > 1:
-        errors.append(f"citus_coordinator: {len(coordinator)} hosts ({', '.join(coordinator)}); at most one")
-    for host in sorted(set(coordinator) & set(citus_workers)):
-        errors.append(f"{host}: in both citus_coordinator and citus_workers")
-    zookeeper = groups.get("zookeeper", [])
-    if zookeeper and not _odd(len(zookeeper)):
-        errors.append(f"zookeeper: {len(zookeeper)} hosts ({', '.join(zookeeper)}); an ensemble needs an odd number (1, 3, 5)")
+    errors = shape_errors(groups)
     seen = {}
     members = sorted({host for name in LAYER_GROUPS for host in groups.get(name, [])})
     for host in members:
@@ -41,10 +30,6 @@ def topology_errors(groups, hostvars, address_var="geostack_private_address"):
         else:
             seen[address] = host
     return errors
-
-
-def _majority_kept(before: int, after: int) -> bool:
-    return after > before / 2
 
 
 def removal_errors(groups, hostvars, leaving):
@@ -68,15 +53,20 @@ def removal_errors(groups, hostvars, leaving):
         members = groups.get(group, [])
         gone = [h for h in members if h in leaving]
         left = len(members) - len(gone)
-        if gone and not _majority_kept(len(members), left):
+        if gone and not majority_kept(len(members), left):
             errors.append(
                 f"{group}: removing {', '.join(gone)} leaves {left} of {len(members)} {what}, not a majority; remove fewer at a time"
             )
-        elif gone and group == "zookeeper" and not _odd(left):
+        elif gone and group == "zookeeper" and not is_odd(left):
             errors.append(f"zookeeper: removing {', '.join(gone)} leaves {left} members; an ensemble needs an odd number")
     return errors
 
 
 class FilterModule:
     def filters(self):
-        return {"topology_errors": topology_errors, "removal_errors": removal_errors}
+        return {
+            "topology_errors": topology_errors,
+            "removal_errors": removal_errors,
+            "shape_errors": shape_errors,
+            "shape_errors_by_role": shape_errors_by_role,
+        }

@@ -181,6 +181,7 @@ from urllib.parse import urlparse
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.display import Display
+from ansible_collections.geostack.cluster.plugins.module_utils.topology import ROLE_GROUPS, shape_errors_by_role
 
 try:
     import boto3
@@ -198,17 +199,7 @@ TAG_ROLES = "geostack:roles"
 TAG_INDEX = "geostack:index"
 TAG_LABEL_PREFIX = "geostack:label:"
 
-# role tag value -> inventory group
-ROLE_GROUPS = {
-    "manager": "managers",
-    "worker": "workers",
-    "web": "web",
-    "citus_coordinator": "citus_coordinator",
-    "citus_worker": "citus_workers",
-    "rabbitmq": "rabbitmq",
-    "zookeeper": "zookeeper",
-    "monitoring": "monitoring",
-}
+# role tag value -> inventory group: ROLE_GROUPS, from module_utils/topology.py.
 # parent group -> roles whose hosts it holds
 UNION_GROUPS = {
     "swarm": ("manager", "worker", "web"),
@@ -466,20 +457,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 idx = inst["_index_tag"] if inst["_index_tag"] is not None else next(free)
                 indexes.setdefault(inst["InstanceId"], {})[role] = idx
 
-        if instances:
-            managers = by_role["manager"]
-            if not managers:
-                ids = ", ".join(i["InstanceId"] for i in instances)
-                problems.append(f"the cluster needs an odd number of managers, found 0 among its {len(instances)} instance(s): {ids}")
-            elif len(managers) % 2 == 0:
-                ids = ", ".join(i["InstanceId"] for i in managers)
-                problems.append(f"the cluster needs an odd number of managers (1, 3, 5...) for Swarm quorum, found {len(managers)}: {ids}")
-        if len(by_role["citus_coordinator"]) > 1:
-            ids = ", ".join(i["InstanceId"] for i in by_role["citus_coordinator"])
-            problems.append(f"more than one citus_coordinator: {ids}")
-        if len(by_role["zookeeper"]) % 2 == 0 and by_role["zookeeper"]:
-            ids = ", ".join(i["InstanceId"] for i in by_role["zookeeper"])
-            problems.append(f"a ZooKeeper ensemble needs an odd number of nodes, found {len(by_role['zookeeper'])}: {ids}")
+        problems += shape_errors_by_role({role: [i["InstanceId"] for i in members] for role, members in by_role.items()})
         return by_role, indexes, [inst for inst, _bad in unknown if not inst["_roles"]], problems
 
     def _hostnames(self, instances):

@@ -20,6 +20,9 @@ import yaml
 from nodes import address, sh, wait_for
 from playbook_runner import assert_refused_before_any_change, run_playbook
 
+# Inventories the tests write; removed when the test session ends.
+_SCRATCH = tempfile.TemporaryDirectory(prefix="geostack-test-")
+
 SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
 PROJECT = SCENARIO.parents[1]
 COORDINATOR, WORKER_1, WORKER_2, SPARE = (f"geostack-citus-{n}" for n in range(1, 5))
@@ -74,7 +77,7 @@ def probe(source: str, target: str) -> str:
 def grown_inventory() -> Path:
     """Molecule's inventory plus the spare node as a third Citus worker, with
     every node's address as a host variable (as the inventory plugin sets it)."""
-    extra = Path(tempfile.mkdtemp(prefix="citus-inv-")) / "spare.yml"
+    extra = Path(tempfile.mkdtemp(prefix="citus-inv-", dir=_SCRATCH.name)) / "spare.yml"
     hosts = {node: {"geostack_private_address": address(node)} for node in [*CLUSTER, SPARE]}
     groups = {"citus": {"hosts": {SPARE: {}}}, "citus_workers": {"hosts": {SPARE: {}}}}
     extra.write_text(yaml.safe_dump({"all": {"hosts": hosts, "children": groups}}))
@@ -251,7 +254,7 @@ def bad_inventory(groups: dict) -> Path:
             },
         }
     }
-    path = Path(tempfile.mkdtemp(prefix="citus-bad-")) / "hosts.yml"
+    path = Path(tempfile.mkdtemp(prefix="citus-bad-", dir=_SCRATCH.name)) / "hosts.yml"
     path.write_text(yaml.safe_dump(inventory))
     return path
 

@@ -25,6 +25,9 @@ from kazoo.exceptions import ConnectionClosedError
 from nodes import address, sh, wait_for
 from playbook_runner import assert_refused_before_any_change, run_playbook
 
+# Inventories the tests write; removed when the test session ends.
+_SCRATCH = tempfile.TemporaryDirectory(prefix="geostack-test-")
+
 SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
 NODES = [f"geostack-msg-{n}" for n in (1, 2, 3)]
 VARS = yaml.safe_load((SCENARIO / "vars" / "converge.yml").read_text())
@@ -394,14 +397,14 @@ def inventory(zookeeper: list[str], host_vars: dict | None = None) -> Path:
             "children": {"zookeeper": {"hosts": {n: {} for n in zookeeper}}, "rabbitmq": {"hosts": {n: {} for n in NODES}}},
         }
     }
-    path = Path(tempfile.mkdtemp(prefix="msg-bad-")) / "hosts.yml"
+    path = Path(tempfile.mkdtemp(prefix="msg-bad-", dir=_SCRATCH.name)) / "hosts.yml"
     path.write_text(yaml.safe_dump(data))
     return path
 
 
 ID = {node: {"geostack_index": {"zookeeper": n, "rabbitmq": n}} for n, node in enumerate(NODES)}
 BAD_INPUT = {
-    "even ensemble": (inventory(NODES[:2], ID), {}, "odd number of members in group zookeeper"),
+    "even ensemble": (inventory(NODES[:2], ID), {}, "a ZooKeeper ensemble needs an odd number of members (1, 3, 5), in group zookeeper"),
     "duplicate myid": (inventory(NODES, {**ID, NODES[2]: {"zookeeper_myid": 1}}), {}, "zookeeper_myid must be unique"),
     "myid out of range": (inventory(NODES, {**ID, NODES[2]: {"zookeeper_myid": 300}}), {}, "between 1 and 255"),
     "empty admin password": (None, {"rabbitmq_admin_password": ""}, "rabbitmq_admin_password is empty"),

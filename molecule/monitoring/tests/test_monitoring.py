@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -150,7 +149,8 @@ def test_broken_rule_is_refused_and_the_running_rules_stay():
     [
         ({"node_exporter_enabled_collectors": ["systemd", "ntp"], "node_exporter_disabled_collectors": ["ntp"],
           "node_exporter_listen_address": "0.0.0.0"},
-         ["collectors both enabled and disabled: ntp", "node_exporter_listen_address ('0.0.0.0')"]),
+         ["node_exporter_enabled_collectors and node_exporter_disabled_collectors both list ntp",
+          "node_exporter_listen_address must be one IP address of the node (not 0.0.0.0, :: or a name), got '0.0.0.0'"]),
         ({"node_exporter_basic_auth_users": {"prometheus": ""}}, ["no password for prometheus"]),
         ({"prometheus_extra_jobs": {"stomp": {"group": "brokers", "port": 15692}}}, ["job stomp scrapes group 'brokers'"]),
     ],
@@ -162,30 +162,30 @@ def test_bad_input_is_refused_before_any_change(extra, fragments):
         assert_refused_before_any_change(run, fragment, "node_exporter", "prometheus")
 
 
-def test_a_new_node_becomes_a_target_without_a_restart():
+def test_a_new_node_becomes_a_target_without_a_restart(tmp_path):
     pid = server_pid()
     started = api("query", query='process_start_time_seconds{job="prometheus"}')["result"][0]["value"][1]
-    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
-        yaml.safe_dump({"all": {"children": {"monitored": {"hosts": {SPARE: None}}}}}, handle)
-    run = run_playbook("converge.yml", "-i", handle.name)
+    spare = tmp_path / "spare.yml"
+    spare.write_text(yaml.safe_dump({"all": {"children": {"monitored": {"hosts": {SPARE: None}}}}}))
+    run = run_playbook("converge.yml", "-i", str(spare))
     assert run.rc == 0, run.failures
     wait_for(lambda: node_targets().get(SPARE) == "up")
     assert server_pid() == pid
     assert api("query", query='process_start_time_seconds{job="prometheus"}')["result"][0]["value"][1] == started
 
 
-def test_a_server_whose_machine_is_replaced_by_an_empty_one_comes_back_with_every_target():
+def test_a_server_whose_machine_is_replaced_by_an_empty_one_comes_back_with_every_target(tmp_path):
     """The Prometheus node's machine replaced by an empty one under the same name (no data, no packages): one converge
     brings the server back, with an empty TSDB, its rules, and every target (the spare added above included) up; a
     second converge changes nothing."""
-    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
-        yaml.safe_dump({"all": {"children": {"monitored": {"hosts": {SPARE: None}}}}}, handle)
+    spare = tmp_path / "spare.yml"
+    spare.write_text(yaml.safe_dump({"all": {"children": {"monitored": {"hosts": {SPARE: None}}}}}))
     replaced_at = time.time()
     run = run_playbook(SCENARIO.parent / "resources" / "playbooks" / "replace.yml", extra_vars={"replaced": SERVER})
     assert run.rc == 0, run.failures
     assert sh(SERVER, "test -e /var/lib/prometheus", check=False).returncode == 1  # empty
 
-    run = run_playbook("converge.yml", "-i", handle.name)
+    run = run_playbook("converge.yml", "-i", str(spare))
     assert run.rc == 0, run.failures
 
     def all_up():
@@ -200,5 +200,5 @@ def test_a_server_whose_machine_is_replaced_by_an_empty_one_comes_back_with_ever
     lowest = wait_for(lambda: api("query", query="prometheus_tsdb_lowest_timestamp_seconds")["result"], timeout=60)
     oldest = float(lowest[0]["value"][1])
     assert oldest >= replaced_at, (oldest, replaced_at)
-    again = run_playbook("converge.yml", "-i", handle.name)
+    again = run_playbook("converge.yml", "-i", str(spare))
     assert again.rc == 0 and again.total("changed") == 0, again.changed_tasks()

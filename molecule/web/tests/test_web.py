@@ -13,7 +13,6 @@ import os
 import ssl
 import subprocess
 import tarfile
-import tempfile
 import threading
 import time
 import urllib.request
@@ -36,10 +35,7 @@ testinfra_hosts = [f"docker://{NODE}"]
 @pytest.fixture(scope="module")
 def tls() -> ssl.SSLContext:
     """Trust exactly the node's self-signed certificate, hostname (IP) checked."""
-    cert = sh(NODE, "cat /etc/nginx/geostack-tls/server.crt").stdout
-    with tempfile.NamedTemporaryFile("w", suffix=".crt", delete=False) as handle:
-        handle.write(cert)
-    return ssl.create_default_context(cafile=handle.name)
+    return ssl.create_default_context(cadata=sh(NODE, "cat /etc/nginx/geostack-tls/server.crt").stdout)
 
 
 def request(ctx, path, method="GET", headers=None, body=None, port=443):

@@ -4,9 +4,9 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.geostack.cluster.plugins.filter.provision import (
     layout_groups,
+    layout_members,
     provision_plan,
     provision_renames,
-    role_counts,
     security_group_rules,
 )
 
@@ -26,8 +26,9 @@ def test_layout_groups_and_counts():
     assert groups[0] == {"name": "manager", "count": 3, "roles": ["manager"], "roles_tag": "manager", "instance_type": "t3.medium", "volume_size": 30}
     assert groups[1]["roles_tag"] == "rabbitmq,zookeeper"
     assert groups[1]["instance_type"] == "m5.large"
-    counts = role_counts(groups)
-    assert counts["manager"] == 3 and counts["zookeeper"] == 1 and counts["worker"] == 0
+    members = layout_members(groups)
+    assert members["manager"] == ["manager-1", "manager-2", "manager-3"]
+    assert members["zookeeper"] == ["broker-1"] and members["worker"] == []
 
 
 def test_layout_must_be_a_dict():

@@ -24,12 +24,12 @@ def test_the_reference_layout_is_sound():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"managers": ["m1", "m2"]}, "managers: 2 hosts (m1, m2); a swarm needs an odd number"),
-        ({"managers": []}, "managers: the swarm has workers or web nodes but no manager"),
-        ({"citus_coordinator": []}, "citus_coordinator: 0 hosts (none); Citus workers need exactly one coordinator"),
-        ({"citus_coordinator": ["m1", "m2"]}, "citus_coordinator: 2 hosts (m1, m2)"),
+        ({"managers": ["m1", "m2"]}, "managers: 2 (m1, m2); the swarm needs an odd number of managers"),
+        ({"managers": []}, "managers: none among the cluster's nodes (m1, m2, m3, w1, w2, web1)"),
+        ({"citus_coordinator": []}, "citus_coordinator: 0 (none); Citus needs exactly one coordinator for its workers"),
+        ({"citus_coordinator": ["m1", "m2"]}, "citus_coordinator: 2 (m1, m2)"),
         ({"citus_coordinator": ["w1"]}, "w1: in both citus_coordinator and citus_workers"),
-        ({"zookeeper": ["m1", "m2"]}, "zookeeper: 2 hosts (m1, m2); an ensemble needs an odd number"),
+        ({"zookeeper": ["m1", "m2"]}, "zookeeper: 2 (m1, m2); a ZooKeeper ensemble needs an odd number of members"),
     ],
 )
 def test_each_problem_is_named(change, message):
