@@ -1,0 +1,23 @@
+"""Conventions every role follows, checked here so that a newcomer's role follows them too (CONTRIBUTING.md)."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks").is_dir())
+# Results an entry point hands to its caller, documented in the role's README.
+PUBLIC_RESULTS = {"web": {"web_probe"}}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_registered_results_are_private_and_prefixed_with_the_role(role):
+    """A task's registered result is `__<role>_<what>`: private (two underscores, apart from the role's `_<role>_`
+    internal vars) and never clashing with another role's in the same play."""
+    wrong = []
+    for path in sorted((ROOT / "roles" / role / "tasks").glob("*.yml")):
+        for name in re.findall(r"^\s*register:\s*(\S+)", path.read_text(), re.MULTILINE):
+            if not name.startswith(f"__{role}_") and name not in PUBLIC_RESULTS.get(role, set()):
+                wrong.append(f"{path.name}: {name}")
+    assert not wrong, wrong
