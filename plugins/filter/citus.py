@@ -1,13 +1,12 @@
 # Copyright (c) 2026, geostack.cluster maintainers
 # Apache License 2.0 (see galaxy.yml)
-"""Filters for the citus role: check tables, passwords and CIDRs before anything changes."""
+"""Filters for the citus role: its tables, its drift and its queries (passwords and CIDRs: filter/inputs.py)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import re
 
@@ -15,8 +14,6 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$")
 _CREATE = re.compile(r'^\s*create\s+table\s+(?:if\s+not\s+exists\s+)?([A-Za-z0-9_."]+)', re.IGNORECASE)
 _CONSTRAINT_WORDS = {"constraint", "primary", "unique", "check", "foreign", "exclude", "like"}
-_WEAK = {"postgres", "password", "changeme", "change_me", "secret", "admin", "guest", "rabbitmq", "geostack", "citus", "123456"}
-_MIN_PASSWORD = 12
 
 
 def _split_top_level(text):
@@ -128,34 +125,6 @@ def citus_table_errors(distributed, reference=None):
     if duplicates:
         errors.append(f"tables defined twice: {', '.join(duplicates)}")
     return errors
-
-
-def password_errors(passwords, allow_weak=False):
-    """Messages for empty, short or well-known passwords; passwords maps variable name -> (value, user)."""
-    errors = []
-    for var, spec in passwords.items():
-        value, user = (spec[0], spec[1]) if isinstance(spec, (list, tuple)) else (spec, "")
-        value = "" if value is None else str(value)
-        if not value:
-            errors.append(f"{var} is empty: set it (from ansible-vault)")
-        elif allow_weak:
-            continue
-        elif value.lower() in _WEAK or value == user:
-            errors.append(f"{var} is a well-known default; choose another (citus_allow_weak_passwords is for tests)")
-        elif len(value) < _MIN_PASSWORD:
-            errors.append(f"{var} is shorter than {_MIN_PASSWORD} characters")
-    return errors
-
-
-def invalid_cidrs(cidrs):
-    """The entries of a list that are not IPv4/IPv6 networks."""
-    bad = []
-    for cidr in cidrs or []:
-        try:
-            ipaddress.ip_network(str(cidr), strict=False)
-        except ValueError:
-            bad.append(str(cidr))
-    return bad
 
 
 def postgres_password_matches(password, stored, user=""):
@@ -363,6 +332,4 @@ class FilterModule:
             "citus_newest_series": citus_newest_series,
             "citus_ddl_columns": citus_ddl_columns,
             "citus_table_errors": citus_table_errors,
-            "password_errors": password_errors,
-            "invalid_cidrs": invalid_cidrs,
         }

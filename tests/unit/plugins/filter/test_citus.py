@@ -1,4 +1,4 @@
-"""The citus role's preflight filters: tables, passwords and CIDRs."""
+"""The citus role's preflight filters: tables and release series."""
 
 import pytest
 from ansible_collections.geostack.cluster.plugins.filter.citus import (
@@ -6,8 +6,6 @@ from ansible_collections.geostack.cluster.plugins.filter.citus import (
     citus_newest_series,
     citus_offered_series,
     citus_table_errors,
-    invalid_cidrs,
-    password_errors,
 )
 
 SEED_DDL = (
@@ -72,31 +70,6 @@ def test_reference_tables_need_no_distribution_column_and_names_are_unique():
 
 def test_a_non_list_is_refused():
     assert citus_table_errors({"name": "t"}) == ["citus_distributed_tables must be a list, got dict"]
-
-
-def test_passwords():
-    assert password_errors({"citus_app_password": ["a-long-enough-secret", "geostack"]}) == []
-    assert password_errors({"citus_app_password": ["", "geostack"]}) == ["citus_app_password is empty: set it (from ansible-vault)"]
-    assert "well-known" in password_errors({"citus_postgres_password": ["postgres", "postgres"]})[0]
-    assert "well-known" in password_errors({"citus_app_password": ["geostack", "geostack"]})[0]
-    assert "well-known" in password_errors({"rabbitmq_users[app].password": ["guest", "app"]})[0]
-    assert "shorter than 12" in password_errors({"citus_app_password": ["short", "geostack"]})[0]
-
-
-def test_weak_passwords_can_be_allowed_for_tests_but_never_empty():
-    assert password_errors({"p": ["postgres", "postgres"]}, allow_weak=True) == []
-    assert password_errors({"p": [None, "x"]}, allow_weak=True) == ["p is empty: set it (from ansible-vault)"]
-
-
-def test_messages_never_carry_the_password():
-    errors = password_errors({"p": ["tiny", "x"], "q": ["changeme", "y"]})
-    assert errors and not any("tiny" in e or "changeme" in e for e in errors)
-
-
-def test_invalid_cidrs():
-    assert invalid_cidrs(["10.0.0.0/8", "192.168.1.7", "fd00::/64"]) == []
-    assert invalid_cidrs(["10.0.0.0/33", "nope"]) == ["10.0.0.0/33", "nope"]
-    assert invalid_cidrs(None) == []
 
 
 INDEX = """Package: postgresql-17-citus-14.1
