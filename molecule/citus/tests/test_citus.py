@@ -237,6 +237,7 @@ BAD_INPUT = {
     "too few locks": (None, {"citus_max_locks_per_transaction": 64}, "citus_max_locks_per_transaction (64) must be at least 128"),
     "a managed setting": (None, {"citus_postgresql_settings": {"wal_level": "replica"}}, "(found: wal_level)"),
     "exporter on every address": (None, {"citus_exporter_listen_address": "0.0.0.0"}, "citus_exporter_listen_address must be one"),
+    "a renamed TLS variable": (None, {"citus_tls_cert_file": "/etc/ssl/node.crt"}, "were renamed citus_tls (selfsigned or provided"),
 }
 
 
