@@ -69,11 +69,12 @@ def coordinator_error(coordinators, workers=()) -> str:
 
 def shape_errors(groups) -> list:
     """Every quorum and count rule the cluster's groups break, one message each. groups maps an inventory group
-    (managers, workers, web, citus_coordinator, citus_workers, zookeeper, ...) to its members' names."""
+    (managers, workers, web, citus_coordinator, citus_workers, zookeeper, ...) to its members' names; the managers
+    rule applies when it has a managers key (a caller that checks only its ensemble leaves it out)."""
     groups = {name: list(members or []) for name, members in (groups or {}).items() if name in ROLE_GROUPS.values()}
     others = sorted({member for name, members in groups.items() if name != "managers" for member in members})
     errors = [
-        managers_error(groups.get("managers"), others),
+        managers_error(groups["managers"], others) if "managers" in groups else "",
         coordinator_error(groups.get("citus_coordinator"), groups.get("citus_workers")),
         ensemble_error(groups.get("zookeeper")),
     ]

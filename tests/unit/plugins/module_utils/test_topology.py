@@ -69,3 +69,10 @@ def test_by_role_keys_are_the_roles_tag_names():
     assert shape_errors_by_role({"manager": ["i-1", "i-2"], "worker": ["i-3"]}) == [
         "managers: 2 (i-1, i-2); the swarm needs an odd number of managers (1, 3, 5) to keep its quorum"
     ]
+
+
+def test_a_caller_that_checks_only_its_ensemble_gets_no_managers_rule():
+    assert shape_errors({"zookeeper": ["z1", "z2", "z3"]}) == []
+    assert shape_errors({"zookeeper": ["z1"], "managers": []}) == [
+        "managers: none among the cluster's nodes (z1); the swarm needs an odd number of managers (1, 3, 5)"
+    ]
