@@ -15,7 +15,8 @@ description:
     with "failed to resolve remote temporary directory" or "Error while determining user and group ID".
   - This connection runs such an exec again, up to O(lost_output_retries) times, but only for the commands of Ansible's
     own that always print and change nothing when repeated (resolving the home directory, creating the temporary
-    directory with C(mkdir -p), reading the user's ids). A module's run is never repeated.
+    directory, reading the user's ids). A module's run is never repeated. The temporary directory's command is run
+    again with C(mkdir -p), because the lost exec may have made the directory already.
 author:
   - geostack.cluster maintainers (@geostack)
 extends_documentation_fragment:
@@ -108,6 +109,8 @@ display = Display()
 # `( umask 77 && mkdir -p ... && echo ansible-tmp-...=... )` (the temporary directory), and `id -u && id -g`
 # (the ids community.docker's put_file asks for).
 _MUST_PRINT = re.compile(r"echo ~|echo ansible-tmp-|id -u && id -g")
+# The second mkdir of Ansible's temporary-directory command, the one without -p.
+_MAKE_TMP = re.compile(r"(&&\s*mkdir) (?!-p)")
 
 
 class Connection(DockerApiConnection):
@@ -118,12 +121,16 @@ class Connection(DockerApiConnection):
     def exec_command(self, cmd, in_data=None, sudoable=False):
         retries = self.get_option("lost_output_retries")
         attempt = 0
+        run = cmd
         while True:
-            rc, stdout, stderr = super().exec_command(cmd, in_data=in_data, sudoable=sudoable)
+            rc, stdout, stderr = super().exec_command(run, in_data=in_data, sudoable=sudoable)
             lost = rc == 0 and not stdout and not stderr and in_data is None and _MUST_PRINT.search(cmd)
             if not lost or attempt >= retries:
                 return rc, stdout, stderr
             attempt += 1
             display.warning(f"{self.get_option('remote_addr')}: the exec of {cmd!r} came back with no output; "
                             f"running it again ({attempt} of {retries})")
+            # The lost exec may have made the temporary directory already: the run again makes it with -p, so
+            # that it answers instead of failing on "File exists" (the name is unique to this task).
+            run = _MAKE_TMP.sub(r"\1 -p ", cmd)
             time.sleep(attempt)

@@ -52,3 +52,13 @@ def test_anything_else_runs_once(connection, cmd, in_data, answer):
     answers.append(answer)
     assert conn.exec_command(cmd, in_data=in_data) == answer
     assert calls == [(cmd, in_data)]
+
+
+def test_the_temporary_directory_made_by_a_lost_exec_does_not_fail_the_run_again(connection):
+    """Docker lost the first exec's output after it had made the directory: the run again makes it with -p."""
+    conn, calls, answers = connection
+    answers += [(0, b"", b""), (0, b"ansible-tmp-1=/root/.ansible/tmp/ansible-tmp-1\n", b"")]
+    assert conn.exec_command(MKTEMP) == (0, b"ansible-tmp-1=/root/.ansible/tmp/ansible-tmp-1\n", b"")
+    assert calls[0][0] == MKTEMP
+    assert '&& mkdir -p "` echo ~/.ansible/tmp/ansible-tmp-1 `"' in calls[1][0]
+    assert calls[1][0].count("mkdir -p") == 2
