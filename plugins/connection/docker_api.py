@@ -10,9 +10,9 @@ version_added: 0.2.0
 description:
   - The connection the local cloud's nodes and the Molecule scenarios' nodes use. It is
     P(community.docker.docker_api#connection) with one difference.
-  - Under load, Docker Engine 20.10 can return an exec whose output is empty and whose exit code is not known yet;
-    community.docker reports that as exit code 0 with no output (community.docker issue 644), and the task then fails
-    with "failed to resolve remote temporary directory" or "Error while determining user and group ID".
+  - Under load, Docker Engine 20.10 can return an exec whose output is empty or cut short and whose exit code is not
+    known yet; community.docker reports that as exit code 0 with what arrived (community.docker issue 644), and the task
+    then fails with "failed to resolve remote temporary directory" or "Error while determining user and group ID".
   - This connection runs such an exec again, up to O(lost_output_retries) times, but only for the commands of Ansible's
     own that always print and change nothing when repeated (resolving the home directory, creating the temporary
     directory, reading the user's ids). A module's run is never repeated. The temporary directory's command is run
@@ -92,7 +92,7 @@ options:
   lost_output_retries:
     type: integer
     default: 3
-    description: How many times to run again one of Ansible's own read commands whose exec came back with no output.
+    description: How many times to run again one of Ansible's own read commands whose exec came back without its whole output.
     vars:
       - name: geostack_docker_lost_output_retries
 """
@@ -105,12 +105,21 @@ from ansible_collections.community.docker.plugins.connection.docker_api import C
 
 display = Display()
 
-# Ansible's own commands that always print something and are safe to repeat: `echo ~` (the remote home),
-# `( umask 77 && mkdir -p ... && echo ansible-tmp-...=... )` (the temporary directory), and `id -u && id -g`
-# (the ids community.docker's put_file asks for).
-_MUST_PRINT = re.compile(r"echo ~|echo ansible-tmp-|id -u && id -g")
+# Ansible's own commands that always print and are safe to repeat, each with the shape of its whole output: `echo ~`
+# (the remote home), `( umask 77 && mkdir -p ... && echo ansible-tmp-...=... )` (the temporary directory), and
+# `id -u && id -g` (the ids community.docker's put_file asks for: two lines).
+_MUST_PRINT = (
+    (re.compile(r"echo ~"), re.compile(rb"\S")),
+    (re.compile(r"echo ansible-tmp-"), re.compile(rb"ansible-tmp-[^=\s]*=\S")),
+    (re.compile(r"id -u && id -g"), re.compile(rb"\A\s*\d+\s+\d+\s*\Z")),
+)
 # The second mkdir of Ansible's temporary-directory command, the one without -p.
 _MAKE_TMP = re.compile(r"(&&\s*mkdir) (?!-p)")
+
+
+def _output_lost(cmd, stdout):
+    """True when cmd is one of Ansible's read commands and stdout is not the whole of what it prints."""
+    return any(command.search(cmd) and not whole.search(stdout or b"") for command, whole in _MUST_PRINT)
 
 
 class Connection(DockerApiConnection):
@@ -124,12 +133,12 @@ class Connection(DockerApiConnection):
         run = cmd
         while True:
             rc, stdout, stderr = super().exec_command(run, in_data=in_data, sudoable=sudoable)
-            lost = rc == 0 and not stdout and not stderr and in_data is None and _MUST_PRINT.search(cmd)
+            lost = rc == 0 and not stderr and in_data is None and _output_lost(cmd, stdout)
             if not lost or attempt >= retries:
                 return rc, stdout, stderr
             attempt += 1
-            display.warning(f"{self.get_option('remote_addr')}: the exec of {cmd!r} came back with no output; "
-                            f"running it again ({attempt} of {retries})")
+            display.warning(f"{self.get_option('remote_addr')}: the exec of {cmd!r} came back without its whole output "
+                            f"({stdout!r}); running it again ({attempt} of {retries})")
             # The lost exec may have made the temporary directory already: the run again makes it with -p, so
             # that it answers instead of failing on "File exists" (the name is unique to this task).
             run = _MAKE_TMP.sub(r"\1 -p ", cmd)

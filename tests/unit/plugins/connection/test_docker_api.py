@@ -26,12 +26,28 @@ def connection(monkeypatch):
     return conn, calls, answers
 
 
-@pytest.mark.parametrize("cmd", ["/bin/sh -c 'echo ~ && sleep 0'", MKTEMP, "id -u && id -g"])
-def test_a_read_command_whose_output_was_lost_runs_again(connection, cmd):
+@pytest.mark.parametrize(("cmd", "whole"), [
+    ("/bin/sh -c 'echo ~ && sleep 0'", b"/root\n"),
+    (MKTEMP, b"ansible-tmp-1=/root/.ansible/tmp/ansible-tmp-1\n"),
+    ("id -u && id -g", b"0\n0\n"),
+])
+def test_a_read_command_whose_output_was_lost_runs_again(connection, cmd, whole):
     conn, calls, answers = connection
-    answers += [(0, b"", b""), (0, b"", b""), (0, b"0\n0\n", b"")]
-    assert conn.exec_command(cmd) == (0, b"0\n0\n", b"")
+    answers += [(0, b"", b""), (0, b"", b""), (0, whole, b"")]
+    assert conn.exec_command(cmd) == (0, whole, b"")
     assert len(calls) == 3
+
+
+@pytest.mark.parametrize(("cmd", "cut_short", "whole"), [
+    ("id -u && id -g", b"0\n", b"0\n0\n"),
+    (MKTEMP, b"ansible-tmp-1", b"ansible-tmp-1=/root/.ansible/tmp/ansible-tmp-1\n"),
+])
+def test_a_read_command_whose_output_was_cut_short_runs_again(connection, cmd, cut_short, whole):
+    """Docker can hand back the first part of the output only (seen: `0\\n` for `id -u && id -g`)."""
+    conn, calls, answers = connection
+    answers += [(0, cut_short, b""), (0, whole, b"")]
+    assert conn.exec_command(cmd) == (0, whole, b"")
+    assert len(calls) == 2
 
 
 def test_it_gives_up_after_the_retries_and_returns_what_docker_said(connection):
