@@ -71,6 +71,28 @@ def prometheus_target_files(jobs, sd_dir, hostvars, groups, layer_groups=(), add
     return files
 
 
+def prometheus_job_errors(jobs, groups):
+    """What is wrong with the scrape jobs ({name: {group, port, optional}}), one message per fault, by job name.
+
+    A job needs a numeric port, and a group the inventory has unless the job is optional.
+    """
+    errors = []
+    for name, job in sorted((jobs or {}).items()):
+        group = job.get("group", "")
+        if group not in groups and not job.get("optional", False):
+            errors.append(f"job {name} scrapes group '{group}', which is not in the inventory")
+        if not str(job.get("port", "")).isdigit():
+            errors.append(f"job {name} needs a numeric port, got '{job.get('port', '')}'")
+    if any("not in the inventory" in error for error in errors):
+        errors.append("known groups: " + ", ".join(sorted(set(groups) - {"ungrouped"})))
+    return errors
+
+
 class FilterModule:
     def filters(self):
-        return {"bcrypt_hash": bcrypt_hash, "prometheus_targets": prometheus_targets, "prometheus_target_files": prometheus_target_files}
+        return {
+            "bcrypt_hash": bcrypt_hash,
+            "prometheus_job_errors": prometheus_job_errors,
+            "prometheus_targets": prometheus_targets,
+            "prometheus_target_files": prometheus_target_files,
+        }

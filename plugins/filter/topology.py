@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.geostack.cluster.plugins.module_utils.topology import (
+    ensemble_error,
     is_odd,
     majority_kept,
     shape_errors,
@@ -69,4 +70,5 @@ class FilterModule:
             "removal_errors": removal_errors,
             "shape_errors": shape_errors,
             "shape_errors_by_role": shape_errors_by_role,
+            "ensemble_error": ensemble_error,
         }

@@ -152,9 +152,10 @@ def test_broken_rule_is_refused_and_the_running_rules_stay():
          ["node_exporter_enabled_collectors and node_exporter_disabled_collectors both list ntp",
           "node_exporter_listen_address must be one IP address of the node (not 0.0.0.0, :: or a name), got '0.0.0.0'"]),
         ({"node_exporter_basic_auth_users": {"prometheus": ""}}, ["no password for prometheus"]),
-        ({"prometheus_extra_jobs": {"stomp": {"group": "brokers", "port": 15692}}}, ["job stomp scrapes group 'brokers'"]),
+        ({"prometheus_extra_jobs": {"stomp": {"group": "brokers", "port": 15692}, "app": {"group": "all", "port": "http"}}},
+         ["job stomp scrapes group 'brokers', which is not in the inventory", "job app needs a numeric port, got 'http'"]),
     ],
-    ids=["collectors-and-address", "basic-auth", "unknown-group"],
+    ids=["collectors-and-address", "basic-auth", "jobs"],
 )
 def test_bad_input_is_refused_before_any_change(extra, fragments):
     run = run_playbook("converge.yml", extra_vars=extra)

@@ -3,7 +3,7 @@
 import bcrypt
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible_collections.geostack.cluster.plugins.filter.monitoring import bcrypt_hash, prometheus_targets
+from ansible_collections.geostack.cluster.plugins.filter.monitoring import bcrypt_hash, prometheus_job_errors, prometheus_targets
 
 
 def test_bcrypt_hash_is_stable_per_seed_and_verifies():
@@ -34,3 +34,25 @@ def test_targets_labels_and_addresses():
 def test_a_host_without_an_address_is_named():
     with pytest.raises(AnsibleFilterError, match="w1 has no geostack_private_address"):
         prometheus_targets(["w1"], {"w1": {}}, 9100)
+
+
+def test_job_errors_name_each_job_at_fault():
+    groups = {"all": ["m1"], "ungrouped": [], "managers": ["m1"]}
+    jobs = {
+        "node": {"group": "all", "port": 9100},
+        "nginx": {"group": "web", "port": 9113, "optional": True},
+        "app": {"group": "apps", "port": "9200", "optional": False},
+        "portless": {"group": "managers"},
+        "named": {"group": "managers", "port": "http"},
+    }
+    assert prometheus_job_errors(jobs, groups) == [
+        "job app scrapes group 'apps', which is not in the inventory",
+        "job named needs a numeric port, got 'http'",
+        "job portless needs a numeric port, got ''",
+        "known groups: all, managers",
+    ]
+
+
+def test_sound_jobs_have_no_errors():
+    assert prometheus_job_errors({"node": {"group": "all", "port": 9100}, "x": {"group": "gone", "port": 1, "optional": True}},
+                                 {"all": []}) == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.geostack.cluster.plugins.filter.topology import removal_errors, topology_errors
+from ansible_collections.geostack.cluster.plugins.filter.topology import FilterModule, removal_errors, topology_errors
 
 
 def hostvars(*hosts, **addresses):
@@ -72,3 +72,13 @@ def test_each_unsafe_removal_is_named(leaving, message):
 def test_a_five_member_ensemble_may_lose_two():
     groups = {**REFERENCE, "zookeeper": ["m1", "m2", "m3", "w1", "w2"], "rabbitmq": ["m1", "m2", "m3", "w1", "w2"]}
     assert removal_errors(groups, hostvars("m1", "m2", "m3", "w1", "w2", "web1"), ["w1", "w2"]) == []
+
+
+@pytest.mark.parametrize(("members", "message"), [
+    ([], ""),
+    (["z1"], ""),
+    (["z1", "z2", "z3"], ""),
+    (["z1", "z2"], "zookeeper: 2 (z1, z2); a ZooKeeper ensemble needs an odd number of members (1, 3, 5)"),
+])
+def test_the_ensemble_rule_alone(members, message):
+    assert FilterModule().filters()["ensemble_error"](members) == message
