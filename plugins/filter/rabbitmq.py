@@ -119,6 +119,17 @@ def rabbitmq_drift(api, wanted):
     return drift
 
 
+def rabbitmq_not_running(status):
+    """The cluster's members (disk nodes) that `rabbitmqctl cluster_status --formatter json` does not list as running."""
+    status = status or {}
+    running = set(status.get("running_nodes") or [])
+    return sorted(node for node in status.get("disk_nodes") or [] if node not in running)
+
+
 class FilterModule:
     def filters(self):
-        return {"rabbitmq_drift": rabbitmq_drift, "rabbitmq_password_matches": rabbitmq_password_matches}
+        return {
+            "rabbitmq_drift": rabbitmq_drift,
+            "rabbitmq_not_running": rabbitmq_not_running,
+            "rabbitmq_password_matches": rabbitmq_password_matches,
+        }

@@ -380,8 +380,15 @@ def test_scale_in_drains_the_newest_worker_and_loses_nothing():
 PROBE = "geostack-upgrade-probe"
 
 
+# Version 1.1's postinst restarts the node's PostgreSQL the way a PostgreSQL package's own does (deb-systemd-invoke,
+# which asks policy-rc.d): upgrade.yml must hold that restart and leave it to the citus role's rolling_restart.
+PROBE_POSTINST = ('#!/bin/sh\nset -e\nif [ "$1" = configure ]; then\n'
+                  '  deb-systemd-invoke restart postgresql@17-main.service\nfi\n')
+
+
 def probe_repo(root: Path) -> Path:
-    """A flat apt repository holding PROBE 1.1; PROBE 1.0's package is left in root."""
+    """A flat apt repository holding PROBE 1.1 (whose postinst restarts PostgreSQL); PROBE 1.0's package is left in
+    root."""
     repo = root / "repo"
     repo.mkdir()
     for version, into in (("1.0", root), ("1.1", repo)):
@@ -390,6 +397,9 @@ def probe_repo(root: Path) -> Path:
         control = (f"Package: {PROBE}\nVersion: {version}\nArchitecture: all\n"
                    "Maintainer: geostack.cluster tests <tests@geostack.invalid>\nDescription: what the upgrade test upgrades\n")
         (tree / "DEBIAN" / "control").write_text(control)
+        if version == "1.1":
+            (tree / "DEBIAN" / "postinst").write_text(PROBE_POSTINST)
+            (tree / "DEBIAN" / "postinst").chmod(0o755)
         deb = into / f"{PROBE}_{version}_all.deb"
         subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(tree), str(deb)], check=True, capture_output=True)
     data = deb.read_bytes()
@@ -397,7 +407,13 @@ def probe_repo(root: Path) -> Path:
     return repo
 
 
+def postgres_started(node: str) -> str:
+    return sh(container(node), "systemctl show -p ExecMainStartTimestampMonotonic --value postgresql@17-main").stdout.strip()
+
+
 def test_upgrade_drains_the_node_with_a_pending_upgrade_and_touches_no_other(tmp_path):
+    """The worker with a pending upgrade is drained; apt's own restart of its PostgreSQL is held, and the citus role's
+    rolling_restart restarts it once and waits until the coordinator reaches it; no other node changes."""
     # One worker gets a package with a newer version in an apt repository.
     target = container(WORKERS[0])
     repo = probe_repo(tmp_path)
@@ -413,9 +429,21 @@ def test_upgrade_drains_the_node_with_a_pending_upgrade_and_touches_no_other(tmp
        " --no-resolve-image --constraint node.labels.typeNode==worker geostack/busybox:test sleep 3600")
     wait_for(lambda: sorted(t.split()[0] for t in probe_tasks("upgrade-probe") if "Running" in t) == WORKERS, timeout=90)
 
+    started = {node: postgres_started(node) for node in (MANAGER, *WORKERS)}
+    since = sh(target, "date +%s").stdout.strip()
+
     rc, output, recap = play_text("playbooks/upgrade.yml")
     assert rc == 0, output[-5000:]
     assert recap[WORKERS[0]]["changed"] > 0
+    # PostgreSQL on the upgraded worker started once (the role's restart, not the postinst's as well), the hold is
+    # lifted, and the coordinator reached the worker before the play went on; no other PostgreSQL restarted.
+    starts = sh(target, f"journalctl -q -o cat -u postgresql@17-main.service --since @{since} | grep -c '^Started '",
+                check=False).stdout.strip()
+    assert starts == "1", sh(target, f"journalctl -q -o cat -u postgresql@17-main.service --since @{since}").stdout
+    assert sh(target, "test -e /usr/sbin/policy-rc.d", check=False).returncode == 1
+    assert "Wait until the coordinator reaches the worker again" in output
+    assert postgres_started(WORKERS[0]) != started[WORKERS[0]]
+    assert {node: postgres_started(node) for node in (MANAGER, WORKERS[1])} == {n: started[n] for n in (MANAGER, WORKERS[1])}
     for host in (MANAGER, WORKERS[1], WEB):
         assert recap[host]["changed"] == 0, (host, recap)
     assert sh(target, f"dpkg-query -W -f '${{Version}}' {PROBE}").stdout == "1.1"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import socket
 import tempfile
 import threading
@@ -438,6 +439,56 @@ def test_a_conflicting_queue_is_refused_and_kept():
     assert "Queue writeQ in vhost rideshare already exists as a durable quorum queue" in reasons, reasons
     status, queue = api(NODES[0], "queues/rideshare/writeQ")
     assert status == 200 and queue["type"] == "quorum" and queue["messages"] == 1
+
+
+ROLLING_RESTART = SCENARIO.parents[1] / "playbooks" / "rolling_restart.yml"
+
+
+def test_a_rolling_restart_refuses_while_a_member_is_down_and_restarts_nothing():
+    before = {node: started_at(node, "rabbitmq-server") for node in NODES[:2]}
+    sh(NODES[2], "systemctl stop rabbitmq-server")
+    try:
+        run = run_playbook(ROLLING_RESTART, "--tags", "rabbitmq", "-e", f"@{SCENARIO / 'vars' / 'converge.yml'}")
+        assert run.rc != 0
+        assert "RabbitMQ members not running: rabbit@geostack-msg-3" in " ".join(m for ms in run.failures.values() for m in ms), run.failures
+        assert run.total("changed") == 0, run.changed_tasks()
+        assert {node: started_at(node, "rabbitmq-server") for node in NODES[:2]} == before
+    finally:
+        sh(NODES[2], "systemctl start rabbitmq-server")
+    assert wait_for(lambda: running_nodes(NODES[0]) == [f"rabbit@{n}" for n in NODES], timeout=90)
+
+
+def test_a_rolling_restart_restarts_each_member_in_turn_and_loses_no_message():
+    """playbooks/rolling_restart.yml: ZooKeeper's members, then RabbitMQ's, each restarted once and only after the one
+    before it was back; the quorum queue's messages and a znode survive, and nothing else changes."""
+    messages = {f"rolling-{n}" for n in range(50)}
+    publish(NODES[0], "syncQ", messages)
+    writer = KazooClient(hosts=f"{address(NODES[0])}:2181")
+    writer.start(timeout=30)
+    try:
+        writer.create("/geostack-rolling", b"kept", makepath=True)
+    finally:
+        writer.stop()
+    before = {(node, unit): started_at(node, unit) for node in NODES for unit in ("zookeeper", "rabbitmq-server")}
+    run = run_playbook(ROLLING_RESTART, "-e", f"@{SCENARIO / 'vars' / 'converge.yml'}")
+    assert run.rc == 0, run.failures
+    after = {key: started_at(*key) for key in before}
+    assert all(after[key] != before[key] for key in before), (before, after)
+    times = {unit: [int(after[(node, unit)]) for node in NODES] for unit in ("zookeeper", "rabbitmq-server")}
+    assert all(times[unit] == sorted(times[unit]) for unit in times), times
+    assert max(times["zookeeper"]) < min(times["rabbitmq-server"]), times
+    changed = {name for names in run.changed_tasks().values() for name in names}
+    assert changed and all(re.search(r"Restart (ZooKeeper|RabbitMQ) on geostack-msg-\d$", name) for name in changed), changed
+    assert sorted(zk_mode(node) for node in NODES) == ["follower", "follower", "leader"]
+    assert running_nodes(NODES[2]) == [f"rabbit@{n}" for n in NODES]
+    assert consume(NODES[1], "syncQ", len(messages)) == messages
+    reader = KazooClient(hosts=f"{address(NODES[2])}:2181")
+    reader.start(timeout=30)
+    try:
+        assert reader.get("/geostack-rolling")[0] == b"kept"
+        reader.delete("/geostack-rolling")
+    finally:
+        reader.stop()
 
 
 # Last: it leaves the cluster on a changed config (the scenario is destroyed next).

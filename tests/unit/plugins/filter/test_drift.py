@@ -14,7 +14,7 @@ from ansible_collections.geostack.cluster.plugins.filter.citus import (
     citus_query,
     postgres_password_matches,
 )
-from ansible_collections.geostack.cluster.plugins.filter.rabbitmq import rabbitmq_drift, rabbitmq_password_matches
+from ansible_collections.geostack.cluster.plugins.filter.rabbitmq import rabbitmq_drift, rabbitmq_not_running, rabbitmq_password_matches
 
 
 def rabbit_hash(password, salt=b"\x01\x02\x03\x04"):
@@ -251,3 +251,13 @@ def test_only_the_web_apps_that_differ_are_named():
     drifts = web_app_drifts([a, b], state, "23.0.0", "3.13.5")
     assert drifts["a"] == ["/etc/geostack-web/a.conf.py has other content"]
     assert drifts["b"][0] == "user web-b is missing"
+
+
+@pytest.mark.parametrize(("status", "down"), [
+    ({"disk_nodes": ["rabbit@a", "rabbit@b", "rabbit@c"], "running_nodes": ["rabbit@c", "rabbit@a", "rabbit@b"]}, []),
+    ({"disk_nodes": ["rabbit@c", "rabbit@a", "rabbit@b"], "running_nodes": ["rabbit@a"]}, ["rabbit@b", "rabbit@c"]),
+    ({"disk_nodes": ["rabbit@a"]}, ["rabbit@a"]),
+    ({}, []),
+])
+def test_rabbitmq_not_running_names_the_members_that_do_not_run(status, down):
+    assert rabbitmq_not_running(status) == down
