@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks").is_dir())
@@ -21,3 +22,18 @@ def test_registered_results_are_private_and_prefixed_with_the_role(role):
             if not name.startswith(f"__{role}_") and name not in PUBLIC_RESULTS.get(role, set()):
                 wrong.append(f"{path.name}: {name}")
     assert not wrong, wrong
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_handlers_listen_to_a_topic_of_the_role_and_tasks_notify_topics(role):
+    """Every handler listens to `<role> ... changed`, and a task notifies that topic, never a handler's name: the
+    names can change, and several handlers can answer one topic (prometheus restarts, then waits)."""
+    handlers_file = ROOT / "roles" / role / "handlers" / "main.yml"
+    handlers = yaml.safe_load(handlers_file.read_text()) if handlers_file.is_file() else []
+    topics = {handler.get("listen") for handler in handlers or []}
+    unheard = [h["name"] for h in handlers or [] if not re.fullmatch(rf"{role} [a-z0-9 _]+ changed", str(h.get("listen")))]
+    assert not unheard, f"handlers without a `{role} ... changed` topic: {unheard}"
+    notified = set()
+    for path in sorted((ROOT / "roles" / role / "tasks").glob("*.yml")):
+        notified |= set(re.findall(r"^\s*notify:\s*(.+?)\s*$", path.read_text(), re.MULTILINE))
+    assert notified <= topics, f"notified, but no handler listens: {sorted(notified - topics)}"
