@@ -1,12 +1,7 @@
-"""playbooks/templates/verify_citus.yml.j2, rendered by ansible-core's own templating: the rows verify.yml reports for Citus."""
+"""verify_citus_rows: the rows playbooks/verify.yml reports for Citus."""
 
-from pathlib import Path
+from ansible_collections.geostack.cluster.plugins.filter.verify import verify_citus_rows
 
-import yaml
-from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
-
-TEMPLATE = Path(__file__).parents[3] / "playbooks" / "templates" / "verify_citus.yml.j2"
 COORDINATOR = "c-1"
 WORKERS = {"w-1": "10.0.0.11", "w-2": "10.0.0.12"}
 
@@ -23,9 +18,7 @@ def rows(citus_enabled: bool, extension: list, nodes: list | None = None, ping: 
         "_verify_citus_missing": missing if missing is not None else {"query_result": [{"coalesce": []}]},
     }
     hostvars = {COORDINATOR: coordinator, **{w: {"geostack_private_address": a} for w, a in WORKERS.items()}}
-    variables = {"ansible_play_hosts_all": [COORDINATOR], "hostvars": hostvars,
-                 "groups": {"citus_workers": list(WORKERS)}}
-    return yaml.safe_load(Templar(loader=DataLoader(), variables=variables).template(trust_as_template(TEMPLATE.read_text())))
+    return verify_citus_rows(COORDINATOR, hostvars, list(WORKERS))
 
 
 def test_an_unreachable_coordinator_is_a_failure():

@@ -1,12 +1,7 @@
-"""playbooks/templates/verify_rabbitmq.yml.j2, rendered by ansible-core's own templating: the rows verify.yml reports for RabbitMQ."""
+"""verify_rabbitmq_rows: the rows playbooks/verify.yml reports for RabbitMQ."""
 
-from pathlib import Path
+from ansible_collections.geostack.cluster.plugins.filter.verify import verify_rabbitmq_rows
 
-import yaml
-from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
-
-TEMPLATE = Path(__file__).parents[3] / "playbooks" / "templates" / "verify_rabbitmq.yml.j2"
 HOSTS = ["m-1", "m-2", "m-3"]
 NAMES = [f"rabbit@{h}" for h in HOSTS]
 
@@ -20,8 +15,7 @@ def answer(host: str, listed: dict[str, bool]) -> dict:
 
 
 def rows(hostvars: dict) -> list[dict]:
-    variables = {"ansible_play_hosts_all": HOSTS, "hostvars": hostvars}
-    return yaml.safe_load(Templar(loader=DataLoader(), variables=variables).template(trust_as_template(TEMPLATE.read_text())))
+    return verify_rabbitmq_rows(HOSTS, hostvars)
 
 
 def test_one_cluster_of_every_member_is_healthy():
