@@ -37,3 +37,15 @@ def test_handlers_listen_to_a_topic_of_the_role_and_tasks_notify_topics(role):
     for path in sorted((ROOT / "roles" / role / "tasks").glob("*.yml")):
         notified |= set(re.findall(r"^\s*notify:\s*(.+?)\s*$", path.read_text(), re.MULTILINE))
     assert notified <= topics, f"notified, but no handler listens: {sorted(notified - topics)}"
+
+
+def test_values_passed_between_plays_are_geostack_facts_on_localhost():
+    """One mechanism carries a value from one play to a later one: a fact on localhost named `geostack_<what>`, read as
+    hostvars['localhost']['geostack_<what>'] (CONTRIBUTING.md)."""
+    reads = {}
+    for path in [*sorted((ROOT / "playbooks").rglob("*.yml")), ROOT / "site.yml"]:
+        for name in re.findall(r"hostvars\[['\"]localhost['\"]\]\[['\"]([^'\"]+)['\"]\]", path.read_text()):
+            reads.setdefault(name, path.name)
+        assert "hostvars.localhost" not in path.read_text(), path.name
+    assert reads, "no value read across plays: the pattern above no longer matches the playbooks"
+    assert all(name.startswith("geostack_") for name in reads), reads
