@@ -178,19 +178,14 @@ commands:
   type: dict
 """
 
-import base64
 import grp
 import hashlib
-import http.client
-import json
 import os
 import pwd
-import socket
 import stat
-import urllib.error
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
+from ansible_collections.geostack.cluster.plugins.module_utils.http_probe import http_request
 from ansible_collections.geostack.cluster.plugins.module_utils.manifest import (
     ManifestError,
     file_drift,
@@ -302,49 +297,6 @@ def _groups(names):
     return found
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout):
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self._path)
-
-
-def _request(spec):
-    timeout = float(spec.get("timeout") or 5)
-    headers = {}
-    if spec.get("user"):
-        token = base64.b64encode(f"{spec['user']}:{spec.get('password') or ''}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-    try:
-        if spec.get("unix_socket"):
-            conn = _UnixConnection(spec["unix_socket"], timeout)
-            url = spec["url"]
-            path = url.split("://", 1)[-1]
-            path = "/" + path.split("/", 1)[1] if "/" in path else "/"
-            conn.request("GET", path, headers=headers)
-            response = conn.getresponse()
-            status, body = response.status, response.read()
-            conn.close()
-        else:
-            with open_url(spec["url"], headers=headers, timeout=timeout) as response:
-                status, body = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, body = error.code, error.read()
-    except (OSError, http.client.HTTPException, ValueError) as error:
-        return {"status": -1, "body": "", "error": str(error)}
-    text = body.decode("utf-8", "replace")
-    result = {"status": status, "body": text, "error": ""}
-    try:
-        result["json"] = json.loads(text)
-    except ValueError:
-        pass
-    return result
-
-
 def _command(module, spec):
     argv = [str(a) for a in spec["argv"]]
     # A command that is not installed yet (a first run) is an answer, rc -1, not a failure.
@@ -406,7 +358,8 @@ def main():
         "files": _paths([f["dest"] for f in files]),
         "users": _users(params["users"]),
         "groups": _groups(list(groups)),
-        "http": {spec["name"]: _request(spec) for spec in params["http"]},
+        "http": {spec["name"]: http_request(spec["url"], spec.get("user"), spec.get("password"), spec.get("timeout") or 5,
+                                            spec.get("unix_socket")) for spec in params["http"]},
         "commands": {spec["name"]: _command(module, spec) for spec in params["commands"]},
     }
     drift = package_drift(params["packages"], params["absent_packages"], state["packages"])
