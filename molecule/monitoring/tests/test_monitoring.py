@@ -5,9 +5,13 @@ Prometheus's real HTTP API."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import http.server
 import json
 import os
 import subprocess
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -203,3 +207,93 @@ def test_a_server_whose_machine_is_replaced_by_an_empty_one_comes_back_with_ever
     assert oldest >= replaced_at, (oldest, replaced_at)
     again = run_playbook("converge.yml", "-i", str(spare))
     assert again.rc == 0 and again.total("changed") == 0, again.changed_tasks()
+
+
+# Last: the upstream install method, through the shared upstream_binary role, on the spare node. Offline, the
+# "releases" are built here in the upstream layout from Debian's own binaries, and served from the controller.
+NODE_EXPORTER_VERSION, PROMETHEUS_VERSION = "1.9.0", "2.53.3"
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory):
+    """{name: (url, sha256)} of node_exporter and prometheus release archives, served on the controller's loopback."""
+    root = tmp_path_factory.mktemp("releases")
+    ne_dir, prom_dir = f"node_exporter-{NODE_EXPORTER_VERSION}.linux-amd64", f"prometheus-{PROMETHEUS_VERSION}.linux-amd64"
+    sh(SPARE, "set -e; rm -rf /srv/releases; mkdir -p /srv/releases/x && cd /srv/releases"
+              " && apt-get download -qq prometheus-node-exporter prometheus promtool"
+              " && for deb in *.deb; do dpkg-deb -x $deb x; done"
+              f" && mkdir {ne_dir} {prom_dir} && cp x/usr/bin/prometheus-node-exporter {ne_dir}/node_exporter"
+              f" && cp x/usr/bin/prometheus x/usr/bin/promtool {prom_dir}/"
+              f" && tar -cf - {ne_dir} | gzip -1 > {ne_dir}.tar.gz && tar -cf - {prom_dir} | gzip -1 > {prom_dir}.tar.gz")
+    for name in (ne_dir, prom_dir):
+        subprocess.run(["docker", "cp", f"{SPARE}:/srv/releases/{name}.tar.gz", str(root)], check=True, capture_output=True)
+    sh(SPARE, "rm -rf /srv/releases")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    archives = {"node_exporter": root / f"{ne_dir}.tar.gz", "prometheus": root / f"{prom_dir}.tar.gz"}
+    yield {name: (f"{base}/{path.name}", hashlib.sha256(path.read_bytes()).hexdigest()) for name, path in archives.items()}
+    server.shutdown()
+    server.server_close()
+
+
+def upstream_inventory(tmp_path, releases, node_exporter_sha=None, with_server=False) -> Path:
+    """The spare node, monitored with node_exporter's upstream release (and, with_server, a second Prometheus server
+    from its upstream release)."""
+    url, sha = releases["node_exporter"]
+    host = {"node_exporter_install_method": "upstream", "node_exporter_version": NODE_EXPORTER_VERSION,
+            "node_exporter_upstream_url": url, "node_exporter_upstream_checksum": f"sha256:{node_exporter_sha or sha}",
+            "node_exporter_controller_cache_dir": str(tmp_path / "cache")}
+    if with_server:
+        url, sha = releases["prometheus"]
+        host |= {"prometheus_install_method": "upstream", "prometheus_version": PROMETHEUS_VERSION,
+                 "prometheus_upstream_url": url, "prometheus_upstream_checksum": f"sha256:{sha}",
+                 "prometheus_controller_cache_dir": str(tmp_path / "cache")}
+    groups = {"monitored": {"hosts": {SPARE: host}}} | ({"monitoring": {"hosts": {SPARE: None}}} if with_server else {})
+    path = tmp_path / "upstream.yml"
+    path.write_text(yaml.safe_dump({"all": {"children": groups}}))
+    return path
+
+
+def test_an_upstream_release_whose_checksum_differs_installs_nothing(tmp_path, releases):
+    run = run_playbook("converge.yml", "-i", str(upstream_inventory(tmp_path, releases, node_exporter_sha="0" * 64)),
+                       "--limit", SPARE)
+    assert run.rc != 0
+    assert "checksum" in " ".join(m for ms in run.failures.values() for m in ms).lower(), run.failures
+    assert sh(SPARE, "test -e /usr/local/bin/node_exporter", check=False).returncode == 1
+    assert sh(SPARE, "systemctl is-active prometheus-node-exporter").stdout.strip() == "active"
+    assert sh(SPARE, "dpkg-query -W -f '${db:Status-Abbrev}' prometheus-node-exporter").stdout.strip() == "ii"
+
+
+def test_the_upstream_releases_replace_debians_and_serve(tmp_path, releases):
+    """node_exporter and a second Prometheus server switch from Debian's packages to their upstream releases through
+    upstream_binary: Debian's packages go, the binaries and units serve, the new server scrapes every node; a second
+    converge and --check change nothing; a deleted binary is put back and its service restarted."""
+    inventory = str(upstream_inventory(tmp_path, releases, with_server=True))
+    run = run_playbook("converge.yml", "-i", inventory, "--limit", SPARE)
+    assert run.rc == 0, run.failures
+    debian = sh(SPARE, "dpkg-query -W -f '${Package} ${db:Status-Abbrev}\\n' prometheus-node-exporter prometheus",
+                check=False).stdout
+    assert "ii" not in debian, debian  # removed (rc: only their config files are left)
+    assert sh(SPARE, "ls /usr/local/bin").stdout.split() == ["node_exporter", "prometheus", "promtool"]
+    assert sh(SPARE, "systemctl is-active node_exporter prometheus").stdout.split() == ["active", "active"]
+    assert "node_cpu_seconds_total" in urllib.request.urlopen(f"http://{address(SPARE)}:9100/metrics", timeout=10).read().decode()
+
+    def spare_scrapes_every_node():
+        """the spare's own Prometheus has every node target up"""
+        with urllib.request.urlopen(f"http://{address(SPARE)}:9090/api/v1/targets?state=active", timeout=10) as response:
+            active = json.load(response)["data"]["activeTargets"]
+        node = {t["labels"]["instance"]: t["health"] for t in active if t["labels"]["job"] == "node"}
+        return sorted(node) == sorted([*MONITORED, SPARE]) and set(node.values()) == {"up"}
+
+    wait_for(spare_scrapes_every_node, timeout=120)
+    for args in ((), ("--check",)):
+        again = run_playbook("converge.yml", "-i", inventory, "--limit", SPARE, *args)
+        assert again.rc == 0 and again.total("changed") == 0, (args, again.changed_tasks())
+    started = sh(SPARE, "systemctl show -p ExecMainStartTimestampMonotonic --value node_exporter").stdout.strip()
+    sh(SPARE, "rm /usr/local/bin/node_exporter")
+    healed = run_playbook("converge.yml", "-i", inventory, "--limit", SPARE)
+    assert healed.rc == 0, healed.failures
+    assert sh(SPARE, "test -x /usr/local/bin/node_exporter", check=False).returncode == 0
+    assert sh(SPARE, "systemctl show -p ExecMainStartTimestampMonotonic --value node_exporter").stdout.strip() != started

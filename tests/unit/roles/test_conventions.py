@@ -36,6 +36,8 @@ def test_handlers_listen_to_a_topic_of_the_role_and_tasks_notify_topics(role):
     notified = set()
     for path in sorted((ROOT / "roles" / role / "tasks").glob("*.yml")):
         notified |= set(re.findall(r"^\s*notify:\s*(.+?)\s*$", path.read_text(), re.MULTILINE))
+    # A shared role notifies the topic its caller passes (upstream_binary_notify), not a handler of its own.
+    notified = {topic for topic in notified if "{{" not in topic}
     assert notified <= topics, f"notified, but no handler listens: {sorted(notified - topics)}"
 
 
