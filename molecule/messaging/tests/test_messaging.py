@@ -470,10 +470,15 @@ def test_a_rolling_restart_restarts_each_member_in_turn_and_loses_no_message():
     finally:
         writer.stop()
     before = {(node, unit): started_at(node, unit) for node in NODES for unit in ("zookeeper", "rabbitmq-server")}
+    since = sh(NODES[0], "date +%s").stdout.strip()
     run = run_playbook(ROLLING_RESTART, "-e", f"@{SCENARIO / 'vars' / 'converge.yml'}")
     assert run.rc == 0, run.failures
     after = {key: started_at(*key) for key in before}
     assert all(after[key] != before[key] for key in before), (before, after)
+    # Once each: serial: 1 hands each batch one member, and the entry points restart only their batch's.
+    starts = {(node, unit): sh(node, f"journalctl -q -o cat -u {unit}.service --since @{since} | grep -c '^Started '",
+                               check=False).stdout.strip() for node, unit in before}
+    assert set(starts.values()) == {"1"}, starts
     times = {unit: [int(after[(node, unit)]) for node in NODES] for unit in ("zookeeper", "rabbitmq-server")}
     assert all(times[unit] == sorted(times[unit]) for unit in times), times
     assert max(times["zookeeper"]) < min(times["rabbitmq-server"]), times
