@@ -53,15 +53,16 @@ def test_values_passed_between_plays_are_geostack_facts_on_localhost():
     assert all(name.startswith("geostack_") for name in reads), reads
 
 
+def _included_file(task):
+    include = task.get("ansible.builtin.include_tasks") or task.get("ansible.builtin.import_tasks")
+    return include.get("file") if isinstance(include, dict) else include
+
+
 @pytest.mark.parametrize("role", [r for r in ROLES if (ROOT / "roles" / r / "tasks" / "preflight.yml").is_file()])
 def test_the_preflight_include_carries_the_role_tag_and_preflight(role):
     """`--tags preflight` runs every role's checks, `--tags <role>` its own (CONTRIBUTING.md: tags)."""
     tasks = yaml.safe_load((ROOT / "roles" / role / "tasks" / "main.yml").read_text())
-    def target(task):
-        include = task.get("ansible.builtin.include_tasks") or task.get("ansible.builtin.import_tasks")
-        return include.get("file") if isinstance(include, dict) else include
-
-    includes = [task for task in tasks if target(task) == "preflight.yml"]
+    includes = [task for task in tasks if _included_file(task) == "preflight.yml"]
     assert includes, f"{role}: tasks/main.yml does not include preflight.yml"
     for task in includes:
         tags = set(task.get("tags") or [])
