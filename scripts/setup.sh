@@ -100,6 +100,17 @@ setup_docker() {
   die "dockerd did not answer within 60 s; see $DOCKERD_LOG"
 }
 
+# ---------------------------------------------------------------- tools
+# The tests build and sign a small apt repository on the controller (the
+# apt_repository role's test): gpg and dpkg-scanpackages.
+setup_tools() {
+  command -v gpg >/dev/null 2>&1 && command -v dpkg-scanpackages >/dev/null 2>&1 && return 0
+  [ -r /etc/debian_version ] || die "the tests need gpg and dpkg-scanpackages (gnupg, dpkg-dev); install them and re-run."
+  say "installing gnupg and dpkg-dev from Debian"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gnupg dpkg-dev >/dev/null
+}
+
 # ---------------------------------------------------------------- test image
 setup_image() {
   if [ -n "${GEOSTACK_TEST_IMAGE:-}" ] && [ "$IMAGE" != "geostack/debian13-systemd:latest" ]; then
@@ -160,14 +171,15 @@ build_image() (
 
 main() {
   local step
-  for step in "${@:-venv link docker image}"; do
+  for step in "${@:-venv link docker tools image}"; do
     for s in $step; do
       case "$s" in
         venv) setup_venv ;;
         link) setup_collection_link ;;
         docker) setup_docker ;;
+        tools) setup_tools ;;
         image) setup_image ;;
-        *) die "unknown step '$s' (venv, link, docker, image)" ;;
+        *) die "unknown step '$s' (venv, link, docker, tools, image)" ;;
       esac
     done
   done

@@ -67,3 +67,25 @@ def test_the_preflight_include_carries_the_role_tag_and_preflight(role):
     for task in includes:
         tags = set(task.get("tags") or [])
         assert {role, "preflight"} <= tags or {"provision", "provision_preflight"} <= tags, (role, sorted(tags))
+
+
+# Roles that converge a node's services (not the shared helpers, nor the roles that manage cloud resources).
+NODE_ROLES = [r for r in ROLES if r not in {"apt_repository", "upstream_binary", "provision", "local_cloud"}]
+
+
+def _role_text(role):
+    return "\n".join(p.read_text() for p in sorted((ROOT / "roles" / role / "tasks").glob("*.yml")))
+
+
+@pytest.mark.parametrize("role", NODE_ROLES)
+def test_install_and_configure_steps_carry_their_tags(role):
+    """`--tags <role>_configure` re-applies a role's configuration without its installs, and `--tags <role>_install`
+    the reverse: every node role tags its configuring tasks `<role>_configure`, and a role with an install step (a
+    tasks/install*.yml, a vendor's repository or an upstream release) tags that `<role>_install`. A tool a configure
+    step needs (stack's python3-docker, tiles' unzip and rsync) is installed by that step (CONTRIBUTING.md: tags)."""
+    text = _role_text(role)
+    assert re.search(rf"\b{role}_configure\b", text), f"{role}: no task carries {role}_configure"
+    installs = re.search(r"geostack\.cluster\.(upstream_binary|apt_repository)\b", text) or \
+        any((ROOT / "roles" / role / "tasks").glob("install*.yml"))
+    if installs:
+        assert re.search(rf"\b{role}_install\b", text), f"{role}: installs packages but no task carries {role}_install"
