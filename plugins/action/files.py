@@ -23,9 +23,6 @@ _WRITE_KEYS = ("dest", "state", "src", "owner", "group", "mode", "validate")
 
 
 class ActionModule(NodeAction):
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp

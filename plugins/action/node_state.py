@@ -9,9 +9,6 @@ from ansible_collections.geostack.cluster.plugins.plugin_utils.node_action impor
 
 
 class ActionModule(NodeAction):
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp

@@ -9,6 +9,7 @@ import re
 from urllib.parse import urlparse
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.geostack.cluster.plugins.module_utils.inputs import dict_entries
 
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _SCHEMES = ("http", "https", "ftp", "file")
@@ -28,11 +29,8 @@ def tiles_parts_errors(parts):
         return [f"tiles_archive_parts must be a list, got {type(parts).__name__}"]
     errors = []
     names = []
-    for i, part in enumerate(parts):
-        where = f"tiles_archive_parts[{i}]"
-        if not isinstance(part, dict):
-            errors.append(f"{where} must be a dict with url or s3_bucket/s3_object, and sha256")
-            continue
+    for _index, where, part in dict_entries(parts, "tiles_archive_parts", "a dict with url or s3_bucket/s3_object, and sha256",
+                                            errors):
         url, bucket, key = part.get("url"), part.get("s3_bucket"), part.get("s3_object")
         if bool(url) == bool(bucket or key):
             errors.append(f"{where} needs either url or s3_bucket + s3_object")

@@ -10,6 +10,7 @@ import re
 from urllib.parse import urlparse
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.geostack.cluster.plugins.module_utils.inputs import dict_entries
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,27}$")
 _ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\(.*\))?$")
@@ -204,11 +205,7 @@ def _app_errors(i, app):
 def _route_errors(routes, apps, upstreams):
     errors = []
     seen = {}
-    for i, route in enumerate(routes):
-        where = f"web_routes[{i}]"
-        if not isinstance(route, dict):
-            errors.append(f"{where} must be a dict with path and app (or upstream)")
-            continue
+    for i, where, route in dict_entries(routes, "web_routes", "a dict with path and app (or upstream)", errors):
         path = route.get("path")
         if path:
             where = f"web_routes[{i}] ({path})"
@@ -241,11 +238,7 @@ def _route_errors(routes, apps, upstreams):
 def _upstream_errors(upstreams):
     errors = []
     names = []
-    for i, upstream in enumerate(upstreams):
-        where = f"web_upstreams[{i}]"
-        if not isinstance(upstream, dict):
-            errors.append(f"{where} must be a dict with name and servers")
-            continue
+    for _index, where, upstream in dict_entries(upstreams, "web_upstreams", "a dict with name and servers", errors):
         name = upstream.get("name")
         if not isinstance(name, str) or not _NAME.match(name):
             errors.append(f"{where}.name {name!r} must be 1-28 lower-case letters, digits or '-', starting with a letter")

@@ -1,6 +1,6 @@
 # Copyright (c) 2026, geostack.cluster maintainers
 # Apache License 2.0 (see galaxy.yml)
-"""Input rules several roles share, written once: passwords and networks."""
+"""Input rules several roles share, written once: passwords, networks, and lists of dicts."""
 
 from __future__ import annotations
 
@@ -37,3 +37,14 @@ def invalid_cidrs(cidrs):
         except ValueError:
             bad.append(str(cidr))
     return bad
+
+
+def dict_entries(items, variable, shape, errors):
+    """(index, "variable[index]", entry) for each dict of the list items; an entry that is not a dict adds
+    "variable[index] must be <shape>" to errors instead."""
+    for index, item in enumerate(items):
+        where = f"{variable}[{index}]"
+        if isinstance(item, dict):
+            yield index, where, item
+        else:
+            errors.append(f"{where} must be {shape}")

@@ -17,6 +17,10 @@ _REMOTE_KEYS = ("dest", "state", "checksum", "src", "owner", "group", "mode", "r
 class NodeAction(ActionBase):
     """An action that reads a node with the node_state module and compares it with a file manifest."""
 
+    # Content never travels as a file: it becomes a checksum here, and only what differs is sent.
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+
     def resolve_files(self, entries) -> list[dict]:
         """Each entry checked, with its wanted bytes and their SHA-1 (content rendered by the caller, or src read here)."""
         if entries is None:

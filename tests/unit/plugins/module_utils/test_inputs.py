@@ -1,6 +1,6 @@
 """The input rules the roles share (module_utils/inputs.py): passwords and CIDRs."""
 
-from ansible_collections.geostack.cluster.plugins.module_utils.inputs import invalid_cidrs, password_errors
+from ansible_collections.geostack.cluster.plugins.module_utils.inputs import dict_entries, invalid_cidrs, password_errors
 
 
 def test_passwords():
@@ -26,3 +26,10 @@ def test_invalid_cidrs():
     assert invalid_cidrs(["10.0.0.0/8", "192.168.1.7", "fd00::/64"]) == []
     assert invalid_cidrs(["10.0.0.0/33", "nope"]) == ["10.0.0.0/33", "nope"]
     assert invalid_cidrs(None) == []
+
+
+def test_dict_entries_yields_the_dicts_and_names_each_entry_that_is_not_one():
+    errors = []
+    entries = list(dict_entries([{"a": 1}, "x", {"b": 2}, 7], "web_routes", "a dict with path and app", errors))
+    assert entries == [(0, "web_routes[0]", {"a": 1}), (2, "web_routes[2]", {"b": 2})]
+    assert errors == ["web_routes[1] must be a dict with path and app", "web_routes[3] must be a dict with path and app"]
