@@ -89,3 +89,20 @@ def test_install_and_configure_steps_carry_their_tags(role):
         any((ROOT / "roles" / role / "tasks").glob("install*.yml"))
     if installs:
         assert re.search(rf"\b{role}_install\b", text), f"{role}: installs packages but no task carries {role}_install"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_task_files_are_snake_case_without_an_os_suffix(role):
+    names = [p.name for p in (ROOT / "roles" / role / "tasks").glob("*.yml")]
+    assert [n for n in names if not re.fullmatch(r"[a-z][a-z0-9_]*\.yml", n)] == []
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_inventory_groups_are_read_through_variables(role):
+    """A role reads `groups[<role>_..._group]`, never `groups['name']`: an inventory with other group names sets the
+    variable (CONTRIBUTING.md: inventory groups)."""
+    wrong = []
+    for path in sorted((ROOT / "roles" / role).glob("*/*.yml")):
+        if path.parent.name in ("tasks", "vars", "defaults", "handlers"):
+            wrong += [f"{path.parent.name}/{path.name}: {m}" for m in re.findall(r"groups\[\s*['\"][^'\"]+['\"]\s*\]", path.read_text())]
+    assert not wrong, wrong
