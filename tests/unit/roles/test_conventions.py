@@ -70,7 +70,7 @@ def test_the_preflight_include_carries_the_role_tag_and_preflight(role):
 
 
 # Roles that converge a node's services (not the shared helpers, nor the roles that manage cloud resources).
-NODE_ROLES = [r for r in ROLES if r not in {"apt_repository", "upstream_binary", "provision", "local_cloud"}]
+NODE_ROLES = [r for r in ROLES if r not in {"apt_repository", "tls_certificate", "upstream_binary", "provision", "local_cloud"}]
 
 
 def _role_text(role):
