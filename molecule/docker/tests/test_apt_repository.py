@@ -80,7 +80,7 @@ def build_repository(work: Path) -> dict:
     (repo / "key.asc").write_bytes(gpg(home, "--armor", "--export", repo_fpr))
     (repo / "other.asc").write_bytes(gpg(home, "--armor", "--export", other_fpr))
     (repo / "both.asc").write_bytes(gpg(home, "--armor", "--export", repo_fpr, other_fpr))
-    return {"repo": repo, "fingerprint": repo_fpr, "other": other_fpr}
+    return {"repo": repo, "fingerprint": repo_fpr, "other": other_fpr, "gnupg": home}
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +93,8 @@ def signed_repo(tmp_path_factory):
     yield built
     sh(NODE, f"systemctl stop geostack-test-apt-repo; apt-get purge -y -q {PROBE} >/dev/null; "
              f"rm -rf {ROOT} {KEYRING} {SOURCE}; apt-get update -q >/dev/null", check=False)
+    # GnuPG started an agent for the throwaway home; it would outlive the test.
+    subprocess.run(["gpgconf", "--homedir", str(built["gnupg"]), "--kill", "gpg-agent"], check=False, capture_output=True)
 
 
 @pytest.fixture
