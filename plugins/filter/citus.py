@@ -89,6 +89,9 @@ def _table_errors(table, where, distributed):
             elif ";" in str(column["type"]):
                 errors.append(f"{where} ({name}).columns[{index}] has a ';' in its type")
     if distributed:
+        copies = table.get("replication_factor", 1)
+        if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
+            errors.append(f"{where} ({name}): replication_factor must be a whole number of 1 or more, got '{copies}'")
         column = str(table.get("distribution_column", ""))
         columns = _column_names(table)
         if not column:
@@ -101,8 +104,9 @@ def _table_errors(table, where, distributed):
     return errors
 
 
-def citus_table_errors(distributed, reference=None):
-    """Everything wrong with citus_distributed_tables and citus_reference_tables ([] when sound)."""
+def citus_table_errors(distributed, reference=None, workers=None):
+    """Everything wrong with citus_distributed_tables and citus_reference_tables ([] when sound); with workers (how
+    many workers take shards), also a replication_factor above it (or above 1 without workers)."""
     errors = []
     names = []
     for var, tables, is_distributed in (
@@ -117,10 +121,20 @@ def citus_table_errors(distributed, reference=None):
             if isinstance(table, dict):
                 names.append(str(table.get("name", "")))
     known = set(names)
+    tables = [t for t in (distributed if isinstance(distributed, list) else []) if isinstance(t, dict)]
+    copies = {str(t.get("name", "")): t.get("replication_factor", 1) for t in tables}
     for index, table in enumerate(distributed if isinstance(distributed, list) else []):
         colocate = table.get("colocate_with") if isinstance(table, dict) else None
         if colocate and colocate not in ("default", "none") and colocate not in known:
             errors.append(f"citus_distributed_tables[{index}]: colocate_with '{colocate}' is not a table of these lists")
+        elif colocate in copies and copies[colocate] != copies[str(table.get("name", ""))]:
+            errors.append(f"citus_distributed_tables[{index}]: replication_factor {copies[str(table.get('name', ''))]}"
+                          f" differs from that of {colocate} ({copies[colocate]}), which it is colocated with")
+        # Without workers, the coordinator holds the one copy of each shard.
+        factor = table.get("replication_factor", 1) if isinstance(table, dict) else 1
+        if workers is not None and isinstance(factor, int) and not isinstance(factor, bool) and factor > max(int(workers), 1):
+            errors.append(f"citus_distributed_tables[{index}] ({table.get('name', '')}): replication_factor {factor}"
+                          f" needs {factor} workers to hold the copies, and citus_workers has {int(workers)}")
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         errors.append(f"tables defined twice: {', '.join(duplicates)}")
@@ -161,6 +175,18 @@ QUERIES = {
         " LATERAL run_command_on_placements(p.logicalrelid, 'SELECT to_regclass(''%s'') IS NOT NULL') r"
         " WHERE NOT r.success OR r.result = 'f') m"
     ),
+    # On the coordinator: each hash-distributed table whose colocation group keeps more than one copy of a shard
+    # (citus.shard_replication_factor at its creation), with how many of its shards have fewer copies than that.
+    "under_replicated": (
+        "SELECT coalesce(json_agg(json_build_object('table', u.tab, 'copies', u.copies, 'shards', u.short)"
+        " ORDER BY u.tab), '[]') FROM ("
+        "SELECT p.logicalrelid::regclass::text AS tab, c.replicationfactor AS copies, count(*) AS short"
+        " FROM pg_dist_partition p JOIN pg_dist_colocation c ON c.colocationid = p.colocationid"
+        " JOIN pg_dist_shard s ON s.logicalrelid = p.logicalrelid"
+        " WHERE p.partmethod = 'h' AND c.replicationfactor > 1"
+        " AND (SELECT count(*) FROM pg_dist_placement pl WHERE pl.shardid = s.shardid) < c.replicationfactor"
+        " GROUP BY 1, 2) u"
+    ),
 }
 
 
@@ -169,11 +195,9 @@ def citus_query(name):
     return QUERIES[name]
 
 
-def citus_lost_shards(missing, hosts=None):
-    """One sentence per worker that lacks shard placements the coordinator lists on it, or did not answer for them
-    (from the missing_placements query): how many, of which tables, and how many of the shards it lacks had no other
-    copy (their rows are lost). hosts maps a worker's address to its inventory name."""
-    hosts = hosts or {}
+def _shard_damage(missing):
+    """Per worker (address, port): the tables and placements it lacks, how many of those shards have no copy left
+    anywhere, and the placements it did not answer for (with the first line of the error)."""
     rows = list(missing or [])
     gone = {}
     for row in rows:
@@ -190,17 +214,43 @@ def citus_lost_shards(missing, hosts=None):
         worker["placements"] += 1
         worker["tables"][row["table"]] = worker["tables"].get(row["table"], 0) + 1
         worker["lost"] += gone[row["shard"]] >= row["copies"]
+    return workers
+
+
+def citus_lost_shards(missing, hosts=None, unrecoverable=False):
+    """One sentence per worker that lacks shard placements the coordinator lists on it, or did not answer for them
+    (from the missing_placements query): how many, of which tables, and how many of the shards it lacks had no other
+    copy (their rows are lost), or that every one has a copy elsewhere (site.yml copies them back). hosts maps a
+    worker's address to its inventory name. With unrecoverable, only the workers site.yml cannot repair."""
+    hosts = hosts or {}
+    recopy = set(citus_recopy_workers(missing))
     sentences = []
-    for (node, port), worker in sorted(workers.items()):
+    for (node, port), worker in sorted(_shard_damage(missing).items()):
         name = f"{hosts[node]} ({node}:{port})" if node in hosts else f"{node}:{port}"
-        if worker["placements"]:
+        if worker["placements"] and not (unrecoverable and node in recopy):
             tables = ", ".join(f"{table} {count}" for table, count in sorted(worker["tables"].items()))
+            what = (f"{worker['lost']} of those shards had no other copy, so their rows are lost" if worker["lost"]
+                    else "every one of those shards has a copy on another worker, which site.yml copies back")
             sentences.append(f"worker {name} lacks {worker['placements']} shard placement(s) the coordinator lists on it"
-                             f" ({tables}); {worker['lost']} of those shards had no other copy, so their rows are lost")
+                             f" ({tables}); {what}")
         if worker["unanswered"]:
             sentences.append(f"worker {name} did not answer for {worker['unanswered']} shard placement(s)"
                              f" ({worker['error'] or 'no error given'})")
     return sentences
+
+
+def citus_short_copies(under):
+    """One sentence per table (from the under_replicated query) whose shards have fewer copies than its
+    replication factor."""
+    return [f"table {row['table']} has {row['shards']} shard(s) with fewer than its {row['copies']} copies, which site.yml"
+            " copies back" for row in under or []]
+
+
+def citus_recopy_workers(missing):
+    """The addresses of the workers that answered but lack shard placements (they came back empty), where every
+    shard they lack still has a copy on another worker: the coordinator can copy those shards back onto them."""
+    return [node for (node, _port), worker in sorted(_shard_damage(missing).items())
+            if worker["placements"] and not worker["lost"] and not worker["unanswered"]]
 
 
 def citus_probe_sql(wanted):
@@ -238,6 +288,7 @@ def citus_probe_sql(wanted):
         parts.append(f"'tables', json_build_array({tables})")
         if wanted.get("citus"):
             parts.append(f"'missing', ({QUERIES['missing_placements']})")
+            parts.append(f"'under', ({QUERIES['under_replicated']})")
             parts.append("'nodes', coalesce((SELECT json_agg(json_build_object('name', nodename, 'port', nodeport, 'group', groupid,"
                          " 'active', isactive) ORDER BY nodeid) FROM pg_dist_node), '[]')")
         if wanted.get("demo_table"):
@@ -296,9 +347,22 @@ def citus_drift(answers, wanted):
         active = {n["name"] for n in nodes if n.get("group") != 0 and n.get("port") == int(wanted["port"]) and n.get("active")}
         drift += [f"worker {w} is not an active node" for w in wanted.get("workers", []) if w not in active]
         drift += citus_lost_shards(database.get("missing"))
+        drift += citus_short_copies(database.get("under"))
     if wanted.get("demo_table") and (database.get("demo_rows") or 0) <= 0:
         drift.append(f"table {wanted['demo_table']} has no demo rows")
     return drift
+
+
+def citus_metadata_holders(workers, hostvars):
+    """The workers whose read (the role's node_state command `database`, in hostvars as __citus_state) lists
+    distributed tables in the metadata a coordinator synced to them."""
+    holders = []
+    for worker in workers or []:
+        state = hostvars[worker].get("__citus_state") or {}
+        answer = _json_answer((state.get("commands") or {}).get("database"))
+        if answer and int(answer.get("metadata") or 0) > 0:
+            holders.append(worker)
+    return holders
 
 
 def _series_key(series):
@@ -328,6 +392,9 @@ class FilterModule:
             "citus_drift": citus_drift,
             "citus_query": citus_query,
             "citus_lost_shards": citus_lost_shards,
+            "citus_recopy_workers": citus_recopy_workers,
+            "citus_short_copies": citus_short_copies,
+            "citus_metadata_holders": citus_metadata_holders,
             "citus_offered_series": citus_offered_series,
             "citus_newest_series": citus_newest_series,
             "citus_ddl_columns": citus_ddl_columns,

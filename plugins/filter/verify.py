@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ansible_collections.geostack.cluster.plugins.filter.citus import citus_lost_shards
+from ansible_collections.geostack.cluster.plugins.filter.citus import citus_lost_shards, citus_short_copies
 from ansible_collections.geostack.cluster.plugins.filter.web import web_probe_failures
 
 _ZOOKEEPER_SERVING = ("leader", "follower", "standalone", "observer")
@@ -116,12 +116,17 @@ def verify_citus_rows(coordinator, hostvars, workers):
     read = _get(hostvar, "_verify_citus_missing", default={}) or {}
     if "query_result" not in read:
         return [*rows, _row("citus", "shard placements", False, f"could not be read: {read.get('msg', '?')}")]
-    first = (read["query_result"] or [{}])[0]
-    missing = next(iter(first.values()), []) if first else []
-    lost = citus_lost_shards(missing, {hostvars[w].get("geostack_private_address"): w for w in workers})
-    detail = ("every placement the coordinator lists is on its worker" if not lost else "; ".join(lost)
-              + ". Restore an empty worker from a backup, start one that does not answer, then run site.yml (README: A "
-              "lost node)")
+    first = (read["query_result"] or [{}])[0] or {}
+    missing = first.get("missing", next(iter(first.values()), []) if first else [])
+    hosts = {hostvars[w].get("geostack_private_address"): w for w in workers}
+    lost = citus_lost_shards(missing, hosts) + citus_short_copies(first.get("under"))
+    if not lost:
+        detail = "every placement the coordinator lists is on its worker"
+    elif citus_lost_shards(missing, hosts, unrecoverable=True):
+        detail = ("; ".join(lost) + ". Restore an empty worker from a backup, start one that does not answer, then run"
+                  " site.yml (README: A lost node)")
+    else:
+        detail = "; ".join(lost) + ". Run site.yml: it copies every shard back up to its table's number of copies"
     return [*rows, _row("citus", "shard placements", not lost, detail)]
 
 

@@ -238,26 +238,36 @@ BAD_INPUT = {
     "a managed setting": (None, {"citus_postgresql_settings": {"wal_level": "replica"}}, "(found: wal_level)"),
     "exporter on every address": (None, {"citus_exporter_listen_address": "0.0.0.0"}, "citus_exporter_listen_address must be one"),
     "a renamed TLS variable": (None, {"citus_tls_cert_file": "/etc/ssl/node.crt"}, "were renamed citus_tls (selfsigned or provided"),
+    "more copies than workers": (
+        None,
+        {"citus_distributed_tables": [{**VARS["citus_distributed_tables"][0], "replication_factor": 3}]},
+        "citus_distributed_tables[0] (mobilitydb_table): replication_factor 3 needs 3 workers to hold the copies, and citus_workers has 2",
+    ),
 }
+
+
+def inventory_of(groups: dict, prefix: str = "citus-bad-") -> Path:
+    """An inventory of the nodes in these groups (citus_coordinator, citus_workers, ...), all of them in citus."""
+    nodes = list(dict.fromkeys(node for members in groups.values() for node in members))
+    # Each node's address as a host variable, as the inventory plugin sets it.
+    hosts = {node: {"ansible_connection": "geostack.cluster.docker_api", "geostack_private_address": address(node)} for node in nodes}
+    inventory = {
+        "all": {
+            "hosts": hosts,
+            "children": {
+                "citus": {"hosts": {node: {} for node in nodes}},
+                **{group: {"hosts": {node: {} for node in members}} for group, members in groups.items()},
+            },
+        }
+    }
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=_SCRATCH.name)) / "hosts.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    return path
 
 
 def bad_inventory(groups: dict) -> Path:
     """The three cluster nodes with other group memberships."""
-    members = {"citus_coordinator": [COORDINATOR], "citus_workers": [WORKER_1, WORKER_2], **groups}
-    hosts = {node: {"ansible_connection": "geostack.cluster.docker_api"} for node in CLUSTER}
-    inventory = {
-        "all": {
-            "hosts": hosts,
-            "vars": {"geostack_private_address": "{{ ansible_facts['default_ipv4']['address'] }}"},
-            "children": {
-                "citus": {"hosts": {node: {} for node in CLUSTER}},
-                **{group: {"hosts": {node: {} for node in nodes}} for group, nodes in members.items()},
-            },
-        }
-    }
-    path = Path(tempfile.mkdtemp(prefix="citus-bad-", dir=_SCRATCH.name)) / "hosts.yml"
-    path.write_text(yaml.safe_dump(inventory))
-    return path
+    return inventory_of({"citus_coordinator": [COORDINATOR], "citus_workers": [WORKER_1, WORKER_2], **groups})
 
 
 @pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
@@ -289,6 +299,13 @@ Package: postgresql-16-citus-15.0
 Version: 15.0.0.citus-1
 Architecture: amd64
 """
+
+
+# The spare alone is a one-node cluster: one copy of each shard, and no Citus
+# package, whatever GEOSTACK_CITUS_PACKAGE says (these tests are about the
+# repository).
+ALONE_VARS = {"citus_package_file": "",
+              "citus_distributed_tables": [{**table, "replication_factor": 1} for table in VARS["citus_distributed_tables"]]}
 
 
 @pytest.fixture
@@ -324,7 +341,7 @@ def decision(run) -> str:
 
 def test_auto_installs_the_newest_citus_series_the_repository_offers(spare_alone):
     serve_index(SPARE)
-    run = run_playbook("preflight.yml", inventory=spare_alone)
+    run = run_playbook("preflight.yml", inventory=spare_alone, extra_vars=ALONE_VARS)
     assert run.rc == 0, run.failures
     assert decision(run) == "with_citus=True series=14.1"
     assert run.total("changed") == 0
@@ -332,20 +349,20 @@ def test_auto_installs_the_newest_citus_series_the_repository_offers(spare_alone
 
 def test_a_series_the_repository_does_not_offer_is_refused_naming_citus_version(spare_alone):
     serve_index(SPARE)
-    run = run_playbook("preflight.yml", inventory=spare_alone, extra_vars={"citus_version": "13.0"})
+    run = run_playbook("preflight.yml", inventory=spare_alone, extra_vars={**ALONE_VARS, "citus_version": "13.0"})
     assert_refused_before_any_change(run, f"offers no postgresql-17-citus-13.0 for Debian trixie ({SPARE}). It offers "
                                           "citus_version 14.0, citus_version 14.1; set citus_version to one of those", "citus")
 
 
 def test_auto_without_the_repository_runs_plain_postgresql_and_says_so(spare_alone):
-    run = run_playbook("preflight.yml", inventory=spare_alone)
+    run = run_playbook("preflight.yml", inventory=spare_alone, extra_vars=ALONE_VARS)
     assert run.rc == 0, run.failures
     assert decision(run) == "with_citus=False series=14.0"
     assert "Citus is absent: citus_install_method is auto, no citus_package_file is given and " + SPARE in run.output
 
 
 def test_distro_without_the_repository_is_refused_naming_the_node_and_the_way_out(spare_alone):
-    run = run_playbook("preflight.yml", inventory=spare_alone, extra_vars={"citus_install_method": "distro"})
+    run = run_playbook("preflight.yml", inventory=spare_alone, extra_vars={**ALONE_VARS, "citus_install_method": "distro"})
     assert_refused_before_any_change(run, f"{SPARE} cannot read Citus's repository", "citus")
     assert "or set citus_install_method: auto to run plain PostgreSQL while no node has Citus" in run.output
 
@@ -439,24 +456,77 @@ def replace_by_an_empty_node(node: str) -> None:
     assert address(node) == before  # the same machine name and address, as on the local cloud
 
 
+def current_inventory() -> Path:
+    """The cluster as the scale tests leave it: WORKER_2 removed, the spare a worker."""
+    return inventory_of({"citus_coordinator": [COORDINATOR], "citus_workers": [WORKER_1, SPARE]}, prefix="citus-inv-")
+
+
+def short_shards(table: str) -> str:
+    """How many of the table's shards have fewer placements than its colocation group's replication factor."""
+    return sql(COORDINATOR, "SELECT count(*) FROM pg_dist_shard s JOIN pg_dist_partition p USING (logicalrelid)"
+                            " JOIN pg_dist_colocation c USING (colocationid)"
+                            f" WHERE s.logicalrelid = '{table}'::regclass AND"
+                            " (SELECT count(*) FROM pg_dist_placement pl WHERE pl.shardid = s.shardid) < c.replicationfactor")
+
+
 @needs_citus
-def test_a_worker_that_came_back_empty_is_named_with_its_lost_shards_and_nothing_is_registered_over_it():
-    lacking = int(sql(COORDINATOR, f"SELECT count(*) FROM citus_shards WHERE nodename = '{address(WORKER_1)}'"))
-    assert lacking > 0
+def test_a_worker_that_came_back_empty_gets_its_shards_copied_back_from_the_other_copies():
+    # Every shard of the seed table has 2 copies.
+    current = current_inventory()
+    before = rows_and_checksum()
+    held = f"SELECT count(*) FROM citus_shards WHERE nodename = '{address(WORKER_1)}' AND table_name = 'mobilitydb_table'::regclass"
+    assert int(sql(COORDINATOR, held)) > 0 and short_shards("mobilitydb_table") == "0"
     replace_by_an_empty_node(WORKER_1)
 
-    run = run_playbook("converge.yml", "-i", str(grown_inventory()))
+    # verify.yml names the worker, which has no PostgreSQL yet.
+    report = run_playbook(PROJECT / "playbooks" / "verify.yml", inventory=current)
+    assert report.rc != 0
+    assert f"worker {WORKER_1} ({address(WORKER_1)}:5432) did not answer for" in report.output, report.output[-3000:]
+
+    run = run_playbook("converge.yml", inventory=current)
+    assert run.rc == 0, run.failures
+    steps = ("Clear the pending cleanups before forgetting a worker that came back empty",
+             "Forget the placements of the workers that came back empty (each shard has a copy elsewhere)",
+             "Add the missing workers", "Copy the shards back up to their tables' number of copies")
+    done = [step for task in run.changed_tasks().get(COORDINATOR, []) for step in steps if task.endswith(step)]
+    assert list(dict.fromkeys(done)) == list(steps), run.changed_tasks()
+    assert not any(task.endswith("Wait for the rebalance or drain job to finish") for task in run.tasks)
+    # The rows are all there, every shard has its 2 copies again, and WORKER_1 holds its share.
+    assert rows_and_checksum() == before
+    assert short_shards("mobilitydb_table") == "0" and int(sql(COORDINATOR, held)) > 0
+    assert sql(COORDINATOR, f"SELECT isactive FROM pg_dist_node WHERE nodename = '{address(WORKER_1)}'") == "t"
+
+    again = run_playbook("converge.yml", inventory=current)
+    assert again.rc == 0 and again.total("changed") == 0, again.output
+    report = run_playbook(PROJECT / "playbooks" / "verify.yml", inventory=current)
+    assert report.rc == 0, report.output[-3000:]
+
+
+@needs_citus
+def test_a_worker_that_came_back_empty_is_named_with_its_lost_shards_and_nothing_is_registered_over_it():
+    # A table with one copy of each shard: WORKER_1's shards of it are lost with its disk.
+    sql(COORDINATOR, "CREATE TABLE lost_trips (id bigint PRIMARY KEY);"
+                     " SELECT create_distributed_table('lost_trips', 'id', colocate_with := 'none', shard_count := 4)"
+                     " FROM (SELECT set_config('citus.shard_replication_factor', '1', true)) AS copies;"
+                     " INSERT INTO lost_trips SELECT generate_series(1, 100)")
+    assert int(sql(COORDINATOR, f"SELECT count(*) FROM citus_shards WHERE nodename = '{address(WORKER_1)}'"
+                                " AND table_name = 'lost_trips'::regclass")) > 0
+    lacking = int(sql(COORDINATOR, f"SELECT count(*) FROM citus_shards WHERE nodename = '{address(WORKER_1)}'"))
+    replace_by_an_empty_node(WORKER_1)
+
+    run = run_playbook("converge.yml", inventory=current_inventory())
     assert run.rc != 0
     assert run.failures.keys() == {COORDINATOR}, run.failures
     said = " ".join(run.failures[COORDINATOR])
     assert f"worker {WORKER_1} ({address(WORKER_1)}:5432) lacks {lacking} shard placement(s)" in said, said
-    assert "mobilitydb_table" in said and "rows are lost" in said and "restore its PostgreSQL data from a backup" in said, said
+    assert "mobilitydb_table" in said and "lost_trips" in said and "rows are lost" in said, said
+    assert "restore its PostgreSQL data from a backup" in said, said
     assert run.changed_tasks().get(COORDINATOR, []) == [], run.changed_tasks()
     # The worker itself converged (an empty PostgreSQL with the extensions), and is still the registered one.
     assert sql(WORKER_1, "SELECT count(*) FROM pg_extension WHERE extname = 'citus'") == "1"
     assert sql(COORDINATOR, f"SELECT isactive FROM pg_dist_node WHERE nodename = '{address(WORKER_1)}'") == "t"
 
-    report = run_playbook(PROJECT / "playbooks" / "verify.yml", "-i", str(grown_inventory()))
+    report = run_playbook(PROJECT / "playbooks" / "verify.yml", inventory=current_inventory())
     assert report.rc != 0
     assert "shard placements" in report.output, report.output[-3000:]
     assert f"worker {WORKER_1} ({address(WORKER_1)}:5432) lacks {lacking} shard placement(s)" in report.output, report.output[-3000:]

@@ -110,3 +110,19 @@ def test_the_series_offered_for_a_postgresql_version_are_read_from_the_index_old
 )
 def test_the_newest_series_that_supports_the_postgresql_version_is_picked(series, postgresql, newest):
     assert citus_newest_series(series, postgresql, SUPPORTED) == newest
+
+
+def test_a_replication_factor_is_a_whole_number_within_the_workers_and_shared_by_colocated_tables():
+    table = {"name": "mobilitydb_table", "ddl": SEED_DDL, "distribution_column": "column_dist", "replication_factor": 2}
+    assert citus_table_errors([table], [], 2) == []
+    assert citus_table_errors([table], [], 1) == [
+        "citus_distributed_tables[0] (mobilitydb_table): replication_factor 2 needs 2 workers to hold the copies, and citus_workers has 1"]
+    assert citus_table_errors([{**table, "replication_factor": 1}], [], 0) == []
+    for bad in (0, "2", True, 1.5):
+        assert citus_table_errors([{**table, "replication_factor": bad}]) == [
+            f"citus_distributed_tables[0] (mobilitydb_table): replication_factor must be a whole number of 1 or more, got '{bad}'"]
+    other = {"name": "stops", "columns": [{"name": "column_dist", "type": "int"}], "distribution_column": "column_dist",
+             "colocate_with": "mobilitydb_table"}
+    assert citus_table_errors([table, other], [], 2) == [
+        "citus_distributed_tables[1]: replication_factor 1 differs from that of mobilitydb_table (2), which it is colocated with"]
+    assert citus_table_errors([table, {**other, "replication_factor": 2}], [], 2) == []

@@ -10,8 +10,11 @@ import pytest
 from ansible_collections.geostack.cluster.plugins.filter.citus import (
     citus_drift,
     citus_lost_shards,
+    citus_metadata_holders,
     citus_probe_sql,
     citus_query,
+    citus_recopy_workers,
+    citus_short_copies,
     postgres_password_matches,
 )
 from ansible_collections.geostack.cluster.plugins.filter.rabbitmq import rabbitmq_drift, rabbitmq_not_running, rabbitmq_password_matches
@@ -170,6 +173,32 @@ def test_a_worker_that_came_back_empty_is_named_with_its_tables_and_lost_shards(
     assert citus_lost_shards([]) == [] and citus_lost_shards(None) == []
 
 
+def test_a_worker_whose_shards_all_have_another_copy_is_one_site_yml_copies_back():
+    copied = [{"table": "t", "node": "10.0.0.2", "port": 5432, "shard": s, "copies": 2} for s in (1, 2)]
+    assert citus_lost_shards(copied, {"10.0.0.2": "w-1"}) == [
+        "worker w-1 (10.0.0.2:5432) lacks 2 shard placement(s) the coordinator lists on it (t 2);"
+        " every one of those shards has a copy on another worker, which site.yml copies back"]
+    assert citus_recopy_workers(copied) == ["10.0.0.2"]
+    # Nothing to refuse for that worker; a lost shard anywhere on it, or both copies gone, is refused instead.
+    assert citus_lost_shards(copied, unrecoverable=True) == []
+    assert citus_recopy_workers(MISSING) == [] and len(citus_lost_shards(MISSING, unrecoverable=True)) == 1
+    both = [*copied, {"table": "t", "node": "10.0.0.3", "port": 5432, "shard": 1, "copies": 2}]
+    assert citus_recopy_workers(both) == [] and len(citus_lost_shards(both, unrecoverable=True)) == 2
+
+
+def test_a_worker_that_does_not_answer_is_never_copied_back():
+    down = [{"table": "t", "node": "10.0.0.3", "port": 5432, "shard": 1, "copies": 2, "answered": False, "error": "refused"}]
+    assert citus_recopy_workers(down) == [] and citus_lost_shards(down, unrecoverable=True) != []
+
+
+def test_tables_short_of_their_copies_are_named_and_a_difference_on_the_coordinator():
+    under = [{"table": "t", "copies": 2, "shards": 3}]
+    assert citus_short_copies(under) == ["table t has 3 shard(s) with fewer than its 2 copies, which site.yml copies back"]
+    assert citus_short_copies([]) == [] and citus_short_copies(None) == []
+    assert citus_drift(citus_answers(None, {"under": under}), CITUS_WANTED) == citus_short_copies(under)
+    assert citus_query("under_replicated") in citus_probe_sql(CITUS_WANTED)["database"]
+
+
 def test_a_worker_that_does_not_answer_is_named_apart_from_lost_shards():
     down = [{"table": "t", "node": "10.0.0.3", "port": 5432, "shard": s, "copies": 1, "answered": False,
              "error": "connection to the remote node 10.0.0.3:5432 failed\nmore"} for s in (1, 2)]
@@ -261,3 +290,12 @@ def test_only_the_web_apps_that_differ_are_named():
 ])
 def test_rabbitmq_not_running_names_the_members_that_do_not_run(status, down):
     assert rabbitmq_not_running(status) == down
+
+
+def test_the_workers_holding_a_coordinators_metadata_are_found_from_their_reads():
+    def read(rc, stdout):
+        return {"__citus_state": {"commands": {"database": {"rc": rc, "stdout": stdout}}}}
+    hostvars = {"w-1": read(0, json.dumps({"metadata": 2})), "w-2": read(0, json.dumps({"metadata": 0})),
+                "w-3": read(2, ""), "w-4": read(0, "not json"), "w-5": {}}
+    assert citus_metadata_holders(["w-1", "w-2", "w-3", "w-4", "w-5"], hostvars) == ["w-1"]
+    assert citus_metadata_holders([], hostvars) == []

@@ -83,3 +83,24 @@ def test_a_worker_that_came_back_empty_is_named_with_the_shards_lost():
 def test_placements_that_cannot_be_read_are_a_failure():
     *_rest, row = rows(True, [{"extversion": "14.0"}], missing={"msg": "connection refused"})
     assert row["ok"] is False and row["detail"] == "could not be read: connection refused"
+
+
+def test_a_worker_whose_shards_have_other_copies_fails_and_says_site_yml_copies_them_back():
+    nodes = [{"name": a, "port": 5432, "active": True, "role": "primary", "shards": True} for a in WORKERS.values()]
+    missing = [{"table": "trips", "node": "10.0.0.12", "port": 5432, "shard": 102009, "copies": 2}]
+    *_rest, row = rows(True, [{"extversion": "14.0"}], nodes, missing={"query_result": [{"missing": missing, "under": []}]})
+    assert row["ok"] is False
+    assert row["detail"] == ("worker w-2 (10.0.0.12:5432) lacks 1 shard placement(s) the coordinator lists on it (trips 1);"
+                             " every one of those shards has a copy on another worker, which site.yml copies back."
+                             " Run site.yml: it copies every shard back up to its table's number of copies")
+
+
+def test_shards_short_of_their_copies_are_a_failure():
+    under = [{"table": "trips", "copies": 2, "shards": 4}]
+    *_rest, row = rows(True, [{"extversion": "14.0"}], missing={"query_result": [{"missing": [], "under": under}]})
+    assert row["ok"] is False and row["detail"].startswith("table trips has 4 shard(s) with fewer than its 2 copies")
+
+
+def test_every_placement_in_place_is_ok():
+    *_rest, row = rows(True, [{"extversion": "14.0"}], missing={"query_result": [{"missing": [], "under": []}]})
+    assert row["ok"] is True and row["detail"] == "every placement the coordinator lists is on its worker"
