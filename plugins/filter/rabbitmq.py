@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 
 from ansible.errors import AnsibleFilterError
 
@@ -33,6 +34,77 @@ def _tags(value):
     if isinstance(value, str):
         return sorted(t for t in value.split(",") if t)
     return sorted(value or [])
+
+
+def _wanted_users(wanted):
+    """The admin and rabbitmq_users as {name, password, tags, perms: [(vhost, configure, write, read)]}."""
+    admin = wanted.get("admin_user")
+    users = [{"name": admin, "password": wanted.get("admin_password"), "tags": ["administrator"],
+              "perms": [(v, ".*", ".*", ".*") for v in ["/", *list(wanted.get("vhosts", []))]]}]
+    for user in wanted.get("users", []):
+        users.append({"name": user["name"], "password": user.get("password"), "tags": list(user.get("tags") or []),
+                      "perms": [(user.get("vhost", "/"), user.get("configure_priv", "^$"), user.get("write_priv", ".*"),
+                                 user.get("read_priv", ".*"))]})
+    return users
+
+
+def _wanted_policy(policy):
+    return (policy["pattern"], policy.get("apply_to", "all"), int(policy.get("priority", 0)), policy.get("tags") or {})
+
+
+def rabbitmq_definitions_drift(definitions, wanted, guest=True):
+    """What differs in the vhosts, users, permissions and policies of /api/definitions; empty when none.
+
+    guest: whether a guest user that still exists counts (it is removed apart from the import).
+    """
+    if not isinstance(definitions, dict) or not isinstance(wanted, dict):
+        raise AnsibleFilterError("rabbitmq_definitions_drift needs /api/definitions and the wanted state as dicts")
+    drift = []
+    vhosts = {v["name"] for v in definitions.get("vhosts", [])}
+    drift += [f"vhost {v} is missing" for v in wanted.get("vhosts", []) if v not in vhosts]
+
+    users = {u["name"]: u for u in definitions.get("users", [])}
+    permissions = {(p["user"], p["vhost"]): p for p in definitions.get("permissions", [])}
+    if guest and "guest" in users:
+        drift.append("user guest exists")
+    for user in _wanted_users(wanted):
+        have = users.get(user["name"])
+        if have is None:
+            drift.append(f"user {user['name']} is missing")
+            continue
+        if not rabbitmq_password_matches(user["password"], have.get("password_hash"), have.get("hashing_algorithm")):
+            drift.append(f"user {user['name']} has another password")
+        if _tags(have.get("tags")) != sorted(user["tags"]):
+            drift.append(f"user {user['name']} has tags {_tags(have.get('tags'))} (want {sorted(user['tags'])})")
+        for vhost, configure, write, read in user["perms"]:
+            perm = permissions.get((user["name"], vhost))
+            if perm is None or (perm.get("configure"), perm.get("write"), perm.get("read")) != (configure, write, read):
+                drift.append(f"user {user['name']} has other permissions on vhost {vhost}")
+
+    policies = {(p["vhost"], p["name"]): p for p in definitions.get("policies", [])}
+    for policy in wanted.get("policies", []):
+        key = (policy.get("vhost", "/"), policy["name"])
+        have = policies.get(key)
+        if have is None or (have.get("pattern"), have.get("apply-to"), int(have.get("priority", 0)),
+                            have.get("definition") or {}) != _wanted_policy(policy):
+            drift.append(f"policy {key[0]}/{key[1]} is missing or differs")
+    return drift
+
+
+def rabbitmq_definitions(wanted):
+    """The vhosts, users (with their passwords), permissions and policies as a file for `rabbitmqctl import_definitions`."""
+    if not isinstance(wanted, dict):
+        raise AnsibleFilterError("rabbitmq_definitions needs the wanted state as a dict")
+    users = _wanted_users(wanted)
+    return {
+        "vhosts": [{"name": v} for v in wanted.get("vhosts", [])],
+        "users": [{"name": u["name"], "password": u["password"], "tags": u["tags"]} for u in users],
+        "permissions": [{"user": u["name"], "vhost": vhost, "configure": configure, "write": write, "read": read}
+                        for u in users for vhost, configure, write, read in u["perms"]],
+        "policies": [{"vhost": p.get("vhost", "/"), "name": p["name"], "pattern": p["pattern"], "apply-to": p.get("apply_to", "all"),
+                      "priority": int(p.get("priority", 0)), "definition": p.get("tags") or {}}
+                     for p in wanted.get("policies", [])],
+    }
 
 
 def rabbitmq_drift(api, wanted):
@@ -63,33 +135,7 @@ def rabbitmq_drift(api, wanted):
         if "enabled_plugins" in node and missing:
             drift.append(f"{name} lacks plugins {', '.join(missing)}")
 
-    vhosts = {v["name"] for v in definitions.get("vhosts", [])}
-    drift += [f"vhost {v} is missing" for v in wanted.get("vhosts", []) if v not in vhosts]
-
-    users = {u["name"]: u for u in definitions.get("users", [])}
-    permissions = {(p["user"], p["vhost"]): p for p in definitions.get("permissions", [])}
-    if "guest" in users:
-        drift.append("user guest exists")
-    admin = wanted.get("admin_user")
-    want_users = [{"name": admin, "password": wanted.get("admin_password"), "tags": ["administrator"],
-                   "perms": [(v, ".*", ".*", ".*") for v in ["/", *list(wanted.get("vhosts", []))]]}]
-    for user in wanted.get("users", []):
-        want_users.append({"name": user["name"], "password": user.get("password"), "tags": list(user.get("tags") or []),
-                           "perms": [(user.get("vhost", "/"), user.get("configure_priv", "^$"), user.get("write_priv", ".*"),
-                                      user.get("read_priv", ".*"))]})
-    for user in want_users:
-        have = users.get(user["name"])
-        if have is None:
-            drift.append(f"user {user['name']} is missing")
-            continue
-        if not rabbitmq_password_matches(user["password"], have.get("password_hash"), have.get("hashing_algorithm")):
-            drift.append(f"user {user['name']} has another password")
-        if _tags(have.get("tags")) != sorted(user["tags"]):
-            drift.append(f"user {user['name']} has tags {_tags(have.get('tags'))} (want {sorted(user['tags'])})")
-        for vhost, configure, write, read in user["perms"]:
-            perm = permissions.get((user["name"], vhost))
-            if perm is None or (perm.get("configure"), perm.get("write"), perm.get("read")) != (configure, write, read):
-                drift.append(f"user {user['name']} has other permissions on vhost {vhost}")
+    drift += rabbitmq_definitions_drift(definitions, wanted)
 
     declared = {(q["vhost"], q["name"]): q for q in definitions.get("queues", [])}
     for queue in wanted.get("queues", []):
@@ -109,14 +155,40 @@ def rabbitmq_drift(api, wanted):
             drift.append(f"quorum queue {queue.get('vhost')}/{queue.get('name')} has no replica on "
                          f"{', '.join(sorted(members - set(queue.get('members') or [])))}")
 
-    policies = {(p["vhost"], p["name"]): p for p in definitions.get("policies", [])}
-    for policy in wanted.get("policies", []):
-        key = (policy.get("vhost", "/"), policy["name"])
-        have = policies.get(key)
-        want = (policy["pattern"], policy.get("apply_to", "all"), int(policy.get("priority", 0)), policy.get("tags") or {})
-        if have is None or (have.get("pattern"), have.get("apply-to"), int(have.get("priority", 0)), have.get("definition") or {}) != want:
-            drift.append(f"policy {key[0]}/{key[1]} is missing or differs")
     return drift
+
+
+def _queue_key(queue):
+    return (queue.get("vhost", "/"), queue["name"])
+
+
+def rabbitmq_queue_conflicts(existing, queues):
+    """One sentence per entry of rabbitmq_queues that exists (in /api/definitions' queues) with another type,
+    durability or arguments: RabbitMQ cannot change a queue in place, and the role never deletes one."""
+    have = {_queue_key(q): q for q in existing or []}
+    sentences = []
+    for queue in queues or []:
+        found = have.get(_queue_key(queue))
+        if found is None:
+            continue
+        args = found.get("arguments") or {}
+        kind = args.get("x-queue-type", "classic")
+        wanted_args = queue.get("arguments") or {}
+        if (kind == queue.get("type", "quorum") and found.get("durable") == queue.get("durable", True)
+                and all(args.get(k) == v for k, v in wanted_args.items())):
+            continue
+        sentences.append(
+            f"Queue {queue['name']} in vhost {queue.get('vhost', '/')} already exists as a"
+            f" {'durable' if found.get('durable') else 'transient'} {kind} queue with arguments {json.dumps(args)},"
+            f" which conflicts with rabbitmq_queues ({json.dumps(queue)}). RabbitMQ cannot change a queue in place and the"
+            " role never deletes one: migrate its messages and delete it yourself, or change rabbitmq_queues.")
+    return sentences
+
+
+def rabbitmq_missing_queues(existing, queues):
+    """The entries of rabbitmq_queues that /api/definitions' queues do not list."""
+    have = {_queue_key(q) for q in existing or []}
+    return [queue for queue in queues or [] if _queue_key(queue) not in have]
 
 
 def rabbitmq_not_running(status):
@@ -129,7 +201,11 @@ def rabbitmq_not_running(status):
 class FilterModule:
     def filters(self):
         return {
+            "rabbitmq_definitions": rabbitmq_definitions,
+            "rabbitmq_definitions_drift": rabbitmq_definitions_drift,
             "rabbitmq_drift": rabbitmq_drift,
+            "rabbitmq_missing_queues": rabbitmq_missing_queues,
             "rabbitmq_not_running": rabbitmq_not_running,
             "rabbitmq_password_matches": rabbitmq_password_matches,
+            "rabbitmq_queue_conflicts": rabbitmq_queue_conflicts,
         }

@@ -528,5 +528,5 @@ def test_a_config_change_restarts_the_members_one_at_a_time_and_keeps_the_data()
         assert sh(node, "systemctl show -p LoadState --value geostack-zookeeper-metrics.timer").stdout.strip() == "not-found"
         assert sh(node, "test -e /usr/local/sbin/geostack-zookeeper-metrics", check=False).returncode == 1
         assert sh(node, "test -e /var/lib/prometheus/node-exporter/zookeeper.prom", check=False).returncode == 1
-    status, queue = api(NODES[1], "queues/rideshare/syncQ")
-    assert status == 200 and queue["messages"] == 10
+    # The count from rabbitmqctl: right after a restart the management API's record of a queue can lack it.
+    assert queue_length(NODES[1], "syncQ") == 10

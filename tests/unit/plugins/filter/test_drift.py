@@ -7,6 +7,7 @@ import json
 import os
 
 import pytest
+from ansible.errors import AnsibleFilterError
 from ansible_collections.geostack.cluster.plugins.filter.citus import (
     citus_drift,
     citus_lost_shards,
@@ -17,7 +18,15 @@ from ansible_collections.geostack.cluster.plugins.filter.citus import (
     citus_short_copies,
     postgres_password_matches,
 )
-from ansible_collections.geostack.cluster.plugins.filter.rabbitmq import rabbitmq_drift, rabbitmq_not_running, rabbitmq_password_matches
+from ansible_collections.geostack.cluster.plugins.filter.rabbitmq import (
+    rabbitmq_definitions,
+    rabbitmq_definitions_drift,
+    rabbitmq_drift,
+    rabbitmq_missing_queues,
+    rabbitmq_not_running,
+    rabbitmq_password_matches,
+    rabbitmq_queue_conflicts,
+)
 
 
 def rabbit_hash(password, salt=b"\x01\x02\x03\x04"):
@@ -102,6 +111,54 @@ def test_a_guest_user_and_an_unreadable_api_are_differences():
     assert rabbitmq_drift(answers, WANTED) == ["user guest exists"]
     answers["nodes"] = {"status": -1, "error": "connection refused"}
     assert rabbitmq_drift(answers, WANTED) == ["the management API's nodes could not be read (-1 connection refused)"]
+
+
+def stored(definitions):
+    """The import file as /api/definitions shows it once RabbitMQ imported it: passwords hashed, the default vhost there."""
+    users = [{"name": u["name"], "password_hash": rabbit_hash(u["password"]), "hashing_algorithm": "rabbit_password_hashing_sha256",
+              "tags": u["tags"]} for u in definitions["users"]]
+    return dict(definitions, users=users, vhosts=[{"name": "/"}, *definitions["vhosts"]])
+
+
+def test_the_import_file_holds_every_wanted_definition_and_nothing_else():
+    definitions = rabbitmq_definitions(WANTED)
+    assert sorted(definitions) == ["permissions", "policies", "users", "vhosts"]
+    assert definitions["users"] == [{"name": "admin", "password": "admin-Secret-1", "tags": ["administrator"]},
+                                    {"name": "app", "password": "app-Secret-2", "tags": []}]
+    assert {(p["user"], p["vhost"]) for p in definitions["permissions"]} == {("admin", "/"), ("admin", "rs"), ("app", "rs")}
+    assert definitions["policies"] == [{"vhost": "rs", "name": "ha", "pattern": ".*", "apply-to": "all", "priority": 0,
+                                        "definition": {"max-length": 10}}]
+    # Imported, it leaves nothing to change; without it, each part is missing.
+    assert rabbitmq_definitions_drift(stored(definitions), WANTED) == []
+    assert rabbitmq_definitions_drift({"vhosts": [{"name": "/"}]}, WANTED) == [
+        "vhost rs is missing", "user admin is missing", "user app is missing", "policy rs/ha is missing or differs"]
+
+
+def test_the_guest_user_counts_only_where_asked():
+    definitions = stored(rabbitmq_definitions(WANTED))
+    definitions["users"].append({"name": "guest", "tags": ["administrator"]})
+    assert rabbitmq_definitions_drift(definitions, WANTED) == ["user guest exists"]
+    assert rabbitmq_definitions_drift(definitions, WANTED, guest=False) == []
+    with pytest.raises(AnsibleFilterError, match="needs /api/definitions"):
+        rabbitmq_definitions_drift(None, WANTED)
+
+
+def test_queues_that_exist_alike_are_kept_and_those_that_differ_are_named():
+    existing = [{"name": "readQ", "vhost": "rs", "durable": True, "arguments": {"x-queue-type": "quorum", "x-max-length": 5}},
+                {"name": "old", "vhost": "/", "durable": False, "arguments": {}}]
+    wanted = [{"name": "readQ", "vhost": "rs", "arguments": {"x-max-length": 5}}, {"name": "writeQ", "vhost": "rs"}]
+    assert rabbitmq_queue_conflicts(existing, wanted) == []
+    assert rabbitmq_missing_queues(existing, wanted) == [{"name": "writeQ", "vhost": "rs"}]
+    # Another type, durability or argument value: named, with what exists and what was asked.
+    assert rabbitmq_queue_conflicts(existing, [{"name": "readQ", "vhost": "rs", "type": "classic"}]) == [
+        'Queue readQ in vhost rs already exists as a durable quorum queue with arguments {"x-queue-type": "quorum", "x-max-length": 5},'
+        ' which conflicts with rabbitmq_queues ({"name": "readQ", "vhost": "rs", "type": "classic"}). RabbitMQ cannot change a queue'
+        " in place and the role never deletes one: migrate its messages and delete it yourself, or change rabbitmq_queues."]
+    asked = [{"name": "old", "type": "classic"}, {"name": "readQ", "vhost": "rs", "arguments": {"x-max-length": 6}}]
+    conflicts = rabbitmq_queue_conflicts(existing, asked)
+    assert [c.split(" with arguments")[0] for c in conflicts] == [
+        "Queue old in vhost / already exists as a transient classic queue", "Queue readQ in vhost rs already exists as a durable quorum queue"]
+    assert rabbitmq_missing_queues(None, wanted) == wanted
 
 
 def test_postgres_passwords_are_checked_against_scram_and_md5():
