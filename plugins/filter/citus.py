@@ -217,17 +217,21 @@ def _shard_damage(missing):
     return workers
 
 
+def _recopyable(worker):
+    """Whether a worker of _shard_damage answered, lacks placements, and every shard it lacks has a copy elsewhere."""
+    return bool(worker["placements"]) and not worker["lost"] and not worker["unanswered"]
+
+
 def citus_lost_shards(missing, hosts=None, unrecoverable=False):
     """One sentence per worker that lacks shard placements the coordinator lists on it, or did not answer for them
     (from the missing_placements query): how many, of which tables, and how many of the shards it lacks had no other
     copy (their rows are lost), or that every one has a copy elsewhere (site.yml copies them back). hosts maps a
     worker's address to its inventory name. With unrecoverable, only the workers site.yml cannot repair."""
     hosts = hosts or {}
-    recopy = set(citus_recopy_workers(missing))
     sentences = []
     for (node, port), worker in sorted(_shard_damage(missing).items()):
         name = f"{hosts[node]} ({node}:{port})" if node in hosts else f"{node}:{port}"
-        if worker["placements"] and not (unrecoverable and node in recopy):
+        if worker["placements"] and not (unrecoverable and _recopyable(worker)):
             tables = ", ".join(f"{table} {count}" for table, count in sorted(worker["tables"].items()))
             what = (f"{worker['lost']} of those shards had no other copy, so their rows are lost" if worker["lost"]
                     else "every one of those shards has a copy on another worker, which site.yml copies back")
@@ -249,8 +253,7 @@ def citus_short_copies(under):
 def citus_recopy_workers(missing):
     """The addresses of the workers that answered but lack shard placements (they came back empty), where every
     shard they lack still has a copy on another worker: the coordinator can copy those shards back onto them."""
-    return [node for (node, _port), worker in sorted(_shard_damage(missing).items())
-            if worker["placements"] and not worker["lost"] and not worker["unanswered"]]
+    return [node for (node, _port), worker in sorted(_shard_damage(missing).items()) if _recopyable(worker)]
 
 
 def citus_probe_sql(wanted):

@@ -117,7 +117,7 @@ def verify_citus_rows(coordinator, hostvars, workers):
     if "query_result" not in read:
         return [*rows, _row("citus", "shard placements", False, f"could not be read: {read.get('msg', '?')}")]
     first = (read["query_result"] or [{}])[0] or {}
-    missing = first.get("missing", next(iter(first.values()), []) if first else [])
+    missing = first.get("missing") or []
     hosts = {hostvars[w].get("geostack_private_address"): w for w in workers}
     lost = citus_lost_shards(missing, hosts) + citus_short_copies(first.get("under"))
     if not lost:

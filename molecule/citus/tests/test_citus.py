@@ -424,18 +424,28 @@ def test_adding_a_worker_rebalances_shards_onto_it():
 def test_removing_a_worker_drains_it_first_and_loses_no_row():
     before = rows_and_checksum()
     gone = address(WORKER_2)
+    # The shard tables the worker holds now: after the drain, moved away, and their old tables dropped on it.
+    held = sql(COORDINATOR, f"SELECT string_agg(shard_name, ',') FROM citus_shards WHERE nodename = '{gone}'"
+                            " AND table_name = 'mobilitydb_table'::regclass")
+    on_worker = f"SELECT count(*) FROM unnest(string_to_array('{held}', ',')) AS s WHERE to_regclass(s) IS NOT NULL"
+    assert held and int(sql(WORKER_2, on_worker)) == len(held.split(","))
     args = ("-i", str(grown_inventory()), "-e", f"node={WORKER_2}", "-e", f"remove_node_confirm={WORKER_2}")
     run = run_playbook(PROJECT / "playbooks" / "remove_node.yml", *args)
     assert run.rc == 0, run.failures
     steps = (
         "Stop placing shards on the workers to remove",
         "Wait for the rebalance or drain job to finish",
+        "Drop the old shard tables the drain left on the workers",
         "Remove the drained workers from pg_dist_node",
     )
     order = [step for task in run.tasks for step in steps if task.endswith(step)]
     assert order == list(steps)
     assert sql(COORDINATOR, f"SELECT count(*) FROM pg_dist_node WHERE nodename = '{gone}'") == "0"
     assert sql(COORDINATOR, f"SELECT count(*) FROM citus_shards WHERE nodename = '{gone}'") == "0"
+    # The drain's old shard tables were dropped on the worker before it left: no deferred drop is left behind,
+    # which would block every later copy of those shards (a worker that comes back empty could not be refilled).
+    assert sql(COORDINATOR, "SELECT count(*) FROM pg_dist_cleanup") == "0"
+    assert sql(WORKER_2, on_worker) == "0"
     assert rows_and_checksum() == before
     # The removed node itself was not touched: its PostgreSQL still runs.
     assert sql(WORKER_2, "SELECT 1") == "1"

@@ -15,7 +15,7 @@ def rows(citus_enabled: bool, extension: list, nodes: list | None = None, ping: 
         "_verify_ping": ping or {"ping": "pong"},
         "_verify_citus": {"query_result": extension},
         "_verify_citus_nodes": {"query_result": nodes or []},
-        "_verify_citus_missing": missing if missing is not None else {"query_result": [{"coalesce": []}]},
+        "_verify_citus_missing": missing if missing is not None else {"query_result": [{"missing": [], "under": []}]},
     }
     hostvars = {COORDINATOR: coordinator, **{w: {"geostack_private_address": a} for w, a in WORKERS.items()}}
     return verify_citus_rows(COORDINATOR, hostvars, list(WORKERS))
@@ -72,7 +72,7 @@ def test_an_unregistered_worker_is_a_failure():
 def test_a_worker_that_came_back_empty_is_named_with_the_shards_lost():
     nodes = [{"name": a, "port": 5432, "active": True, "role": "primary", "shards": True} for a in WORKERS.values()]
     missing = [{"table": "trips", "node": "10.0.0.12", "port": 5432, "shard": s, "copies": 1} for s in (102009, 102011)]
-    *_rest, row = rows(True, [{"extversion": "14.0"}], nodes, missing={"query_result": [{"coalesce": missing}]})
+    *_rest, row = rows(True, [{"extversion": "14.0"}], nodes, missing={"query_result": [{"missing": missing, "under": []}]})
     assert row["ok"] is False
     assert row["detail"] == ("worker w-2 (10.0.0.12:5432) lacks 2 shard placement(s) the coordinator lists on it (trips 2);"
                              " 2 of those shards had no other copy, so their rows are lost."
