@@ -137,16 +137,13 @@ def rabbitmq_drift(api, wanted):
 
     drift += rabbitmq_definitions_drift(definitions, wanted)
 
-    declared = {(q["vhost"], q["name"]): q for q in definitions.get("queues", [])}
+    declared = {_queue_key(q): q for q in definitions.get("queues", [])}
     for queue in wanted.get("queues", []):
-        key = (queue.get("vhost", "/"), queue["name"])
+        key = _queue_key(queue)
         have = declared.get(key)
         if have is None:
             drift.append(f"queue {key[0]}/{key[1]} is missing")
-            continue
-        args = dict(queue.get("arguments") or {}, **{"x-queue-type": queue.get("type", "quorum")})
-        have_args = have.get("arguments") or {}
-        if have.get("durable") != queue.get("durable", True) or any(have_args.get(k) != v for k, v in args.items()):
+        elif _queue_differs(have, queue):
             drift.append(f"queue {key[0]}/{key[1]} has other properties")
 
     members = set(wanted.get("nodes", []))
@@ -162,6 +159,19 @@ def _queue_key(queue):
     return (queue.get("vhost", "/"), queue["name"])
 
 
+def _queue_kind(found):
+    """The type of a queue as /api/definitions lists it: without x-queue-type it is a classic queue."""
+    return (found.get("arguments") or {}).get("x-queue-type", "classic")
+
+
+def _queue_differs(found, queue):
+    """Whether a queue as /api/definitions lists it differs from its entry of rabbitmq_queues in type,
+    durability or one of the entry's arguments (arguments the entry does not name are left alone)."""
+    args = found.get("arguments") or {}
+    return (_queue_kind(found) != queue.get("type", "quorum") or found.get("durable") != queue.get("durable", True)
+            or any(args.get(k) != v for k, v in (queue.get("arguments") or {}).items()))
+
+
 def rabbitmq_queue_conflicts(existing, queues):
     """One sentence per entry of rabbitmq_queues that exists (in /api/definitions' queues) with another type,
     durability or arguments: RabbitMQ cannot change a queue in place, and the role never deletes one."""
@@ -169,17 +179,12 @@ def rabbitmq_queue_conflicts(existing, queues):
     sentences = []
     for queue in queues or []:
         found = have.get(_queue_key(queue))
-        if found is None:
-            continue
-        args = found.get("arguments") or {}
-        kind = args.get("x-queue-type", "classic")
-        wanted_args = queue.get("arguments") or {}
-        if (kind == queue.get("type", "quorum") and found.get("durable") == queue.get("durable", True)
-                and all(args.get(k) == v for k, v in wanted_args.items())):
+        if found is None or not _queue_differs(found, queue):
             continue
         sentences.append(
             f"Queue {queue['name']} in vhost {queue.get('vhost', '/')} already exists as a"
-            f" {'durable' if found.get('durable') else 'transient'} {kind} queue with arguments {json.dumps(args)},"
+            f" {'durable' if found.get('durable') else 'transient'} {_queue_kind(found)} queue with arguments"
+            f" {json.dumps(found.get('arguments') or {})},"
             f" which conflicts with rabbitmq_queues ({json.dumps(queue)}). RabbitMQ cannot change a queue in place and the"
             " role never deletes one: migrate its messages and delete it yourself, or change rabbitmq_queues.")
     return sentences

@@ -161,6 +161,20 @@ def test_queues_that_exist_alike_are_kept_and_those_that_differ_are_named():
     assert rabbitmq_missing_queues(None, wanted) == wanted
 
 
+def test_a_classic_queue_stored_without_its_type_matches_both_checks_alike():
+    # RabbitMQ lists a classic queue declared without x-queue-type with no such argument: that is a classic queue,
+    # for the drift check as for the conflict check (they share one predicate).
+    classic = {"name": "readQ", "vhost": "rs", "durable": True, "arguments": {}}
+    wanted = dict(WANTED, queues=[{"name": "readQ", "vhost": "rs", "type": "classic"}])
+    answers = api(definitions__queues=[classic], queues__0__type="classic")
+    assert rabbitmq_drift(answers, wanted) == []
+    assert rabbitmq_queue_conflicts([classic], wanted["queues"]) == []
+    # Asked for as a quorum queue, both name it.
+    assert rabbitmq_drift(answers, WANTED) == ["queue rs/readQ has other properties"]
+    assert rabbitmq_queue_conflicts([classic], WANTED["queues"])[0].startswith(
+        "Queue readQ in vhost rs already exists as a durable classic queue with arguments {},")
+
+
 def test_postgres_passwords_are_checked_against_scram_and_md5():
     assert postgres_password_matches("pg-Secret-2", scram("pg-Secret-2"))
     assert not postgres_password_matches("pg-Secret-3", scram("pg-Secret-2"))
