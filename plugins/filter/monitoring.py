@@ -45,7 +45,7 @@ def prometheus_targets(hosts, hostvars, port, groups=None, layer_groups=(), addr
         roles = [g for g in layer_groups if host in groups.get(g, [])]
         if roles:
             labels["roles"] = "," + ",".join(roles) + ","
-        zone = hv.get("ec2_placement_availability_zone") or hv.get("geostack_availability_zone")
+        zone = hv.get("geostack_zone") or hv.get("ec2_placement_availability_zone") or hv.get("geostack_availability_zone")
         if zone:
             labels["az"] = str(zone)
         result.append({"targets": [f"{host_address}:{int(port)}"], "labels": labels})

@@ -8,6 +8,7 @@ Python, unit-tested, and shared by provision.yml and scale.yml.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from ansible.errors import AnsibleFilterError
@@ -59,27 +60,111 @@ def _age_key(instance):
     return (str(instance.get("launch_time", "")), instance["instance_id"])
 
 
-def provision_plan(groups, instances, protected=()):
-    """For each node group: how many instances are live, to launch, and which to retire.
+def _zone(instance):
+    return (instance.get("placement") or {}).get("availability_zone") or ""
 
-    Retirement takes the newest instances first and never one in `protected`
-    (the bootstrap manager).
+
+def provision_plan(groups, instances, protected=(), zones=()):
+    """For each node group: how many instances are live, to launch (and where), and which to retire.
+
+    zones: the subnets to spread over, [{zone, subnet_id}] in provision_availability_zones' order; empty for one
+    subnet. Launches go round-robin to the zone with the fewest of the group's instances (the first such zone on a tie),
+    so that a growing group stays balanced; `launches` lists, per zone that gets some, the group's count there
+    afterwards (`exact_count`). Retirement takes the newest instance of the zone with the most of the group's instances
+    (the last such zone on a tie), one at a time, and never one in `protected` (the bootstrap manager).
     """
     protected = set(protected or ())
+    zones = list(zones or [])
+    names = [z["zone"] for z in zones]
     plan = []
     for group in groups:
         live = [i for i in instances if _roles_tag(i) == group["roles_tag"]]
-        excess = max(len(live) - group["count"], 0)
-        retirable = sorted((i for i in live if i["instance_id"] not in protected), key=_age_key, reverse=True)
+        by_zone = {name: [] for name in names}
+        for instance in live:
+            by_zone.setdefault(_zone(instance) if zones else "", []).append(instance)
+        launch = max(group["count"] - len(live), 0)
+        if zones:
+            counts = {name: len(by_zone[name]) for name in names}
+            added = dict.fromkeys(names, 0)
+            while sum(added.values()) < launch:
+                name = min(names, key=lambda n: (counts[n] + added[n], names.index(n)))
+                added[name] += 1
+            launches = [{"zone": z["zone"], "subnet_id": z.get("subnet_id", ""), "add": added[z["zone"]],
+                         "exact_count": counts[z["zone"]] + added[z["zone"]]} for z in zones if added[z["zone"]]]
+        else:
+            launches = [{"zone": "", "subnet_id": "", "add": launch, "exact_count": group["count"]}] if launch else []
+        retire = []
+        order = {name: index for index, name in enumerate(by_zone)}
+        while len(retire) < len(live) - group["count"]:
+            left = {name: [i for i in members if i["instance_id"] not in retire] for name, members in by_zone.items()}
+            candidates = [name for name, members in left.items() if any(i["instance_id"] not in protected for i in members)]
+            if not candidates:
+                break
+            fullest = max(candidates, key=lambda n: (len(left[n]), order[n]))
+            newest = max((i for i in left[fullest] if i["instance_id"] not in protected), key=_age_key)
+            retire.append(newest["instance_id"])
         plan.append(
             {
                 **group,
                 "live": len(live),
-                "launch": max(group["count"] - len(live), 0),
-                "retire": [i["instance_id"] for i in retirable[:excess]],
+                "launch": launch,
+                "launches": launches,
+                "retire": retire,
+                "zones": {name: len(members) for name, members in by_zone.items() if name},
             }
         )
     return plan
+
+
+def provision_zone_subnets(zones, subnet_cidr, vpc_cidr):
+    """The subnet of each zone of provision_availability_zones: [{zone, cidr}], zone i taking the i-th block of
+    subnet_cidr's size from subnet_cidr on (so the first zone keeps the single-subnet layout's subnet). Without zones,
+    the one subnet, with no zone."""
+    if not zones:
+        return [{"zone": "", "cidr": subnet_cidr}]
+    try:
+        first = ipaddress.ip_network(subnet_cidr)
+        vpc = ipaddress.ip_network(vpc_cidr)
+    except ValueError as error:
+        raise AnsibleFilterError(f"provision_zone_subnets: {error}") from error
+    subnets = []
+    for index, zone in enumerate(zones):
+        start = int(first.network_address) + index * first.num_addresses
+        cidr = ipaddress.ip_network((start, first.prefixlen))
+        if not cidr.subnet_of(vpc):
+            raise AnsibleFilterError(
+                f"provision_availability_zones: zone {zone} would get subnet {cidr}, outside provision_vpc_cidr {vpc_cidr};"
+                " use a smaller provision_subnet_cidr or fewer zones")
+        subnets.append({"zone": zone, "cidr": str(cidr)})
+    return subnets
+
+
+QUORUM_ROLES = {"manager": "swarm managers", "zookeeper": "ZooKeeper members", "rabbitmq": "RabbitMQ members"}
+
+
+def zone_quorum_risks(groups, zones):
+    """One sentence per quorum role (swarm managers, ZooKeeper, RabbitMQ) whose members, placed as provision_plan
+    places a new layout over the zones, would lose their majority with one zone down."""
+    zones = list(zones or [])
+    spread = {}
+    for group in provision_plan(groups, [], zones=[{"zone": zone} for zone in zones]):
+        for role in group["roles"]:
+            if role in QUORUM_ROLES:
+                counts = spread.setdefault(role, dict.fromkeys(zones or ["one zone"], 0))
+                for launch in group["launches"]:
+                    counts[launch["zone"] or "one zone"] += launch["add"]
+    sentences = []
+    for role, counts in spread.items():
+        total = sum(counts.values())
+        if not total:
+            continue
+        zone, most = max(counts.items(), key=lambda item: item[1])
+        if total - most < total // 2 + 1:
+            where = ", ".join(f"{n} in {z}" for z, n in counts.items())
+            sentences.append(
+                f"{QUORUM_ROLES[role]}: {total} over {len(zones) or 1} zone(s) ({where}); with {zone} down {total - most} of"
+                f" {total} are left, and a majority needs {total // 2 + 1}")
+    return sentences
 
 
 def provision_renames(groups, instances, cluster):
@@ -140,32 +225,53 @@ def security_group_specs(groups, cluster, admin_cidr, web_extra_ports=()):
     return specs
 
 
-def provision_network(cluster_info, vpc_cidr, subnet_cidr):
-    """Whether ec2_cluster_info's read shows the cluster's network complete: the VPC, its public subnet, an attached
-    internet gateway, and a route table that sends the subnet's default route through it. Also vpc_id, subnet_id and
-    what is missing."""
+def provision_network(cluster_info, vpc_cidr, subnet_cidr, zones=()):
+    """Whether ec2_cluster_info's read shows the cluster's network complete: the VPC, its public subnet (one per zone
+    of provision_availability_zones, in that zone, as provision_zone_subnets lays them out), an attached internet
+    gateway, and a route table that sends each subnet's default route through it. Also vpc_id, subnet_id (the first
+    subnet), subnets ([{zone, cidr, subnet_id}]) and what is missing."""
     info = cluster_info or {}
     vpc = info.get("vpc") or {}
     missing = []
     if vpc.get("cidr_block") != vpc_cidr:
         missing.append(f"VPC {vpc_cidr}")
-    subnet = next((s for s in info.get("subnets") or [] if s.get("cidr_block") == subnet_cidr), {})
-    if not subnet.get("map_public_ip_on_launch"):
-        missing.append(f"public subnet {subnet_cidr}")
     gateways = [
         g["internet_gateway_id"] for g in info.get("internet_gateways") or []
         if any(a.get("vpc_id") == vpc.get("vpc_id") for a in g.get("attachments") or [])
     ]
-    if not gateways:
-        missing.append("internet gateway")
-    routed = any(
-        any(a.get("subnet_id") == subnet.get("subnet_id") for a in table.get("associations") or [])
-        and any(r.get("destination_cidr_block") == "0.0.0.0/0" and r.get("gateway_id") in gateways for r in table.get("routes") or [])
-        for table in info.get("route_tables") or []
-    )
-    if not routed:
-        missing.append("default route of the subnet through the gateway")
-    return {"complete": not missing, "vpc_id": vpc.get("vpc_id", ""), "subnet_id": subnet.get("subnet_id", ""), "missing": missing}
+    subnets = []
+    unrouted = []
+    for wanted in provision_zone_subnets(list(zones or []), subnet_cidr, vpc_cidr):
+        where = f" in {wanted['zone']}" if wanted["zone"] else ""
+        subnet = next((s for s in info.get("subnets") or [] if s.get("cidr_block") == wanted["cidr"]
+                       and (not wanted["zone"] or s.get("availability_zone") == wanted["zone"])), {})
+        subnets.append({**wanted, "subnet_id": subnet.get("subnet_id", "")})
+        if not subnet.get("map_public_ip_on_launch"):
+            missing.append(f"public subnet {wanted['cidr']}{where}")
+        routed = any(
+            any(a.get("subnet_id") == subnet.get("subnet_id") for a in table.get("associations") or [])
+            and any(r.get("destination_cidr_block") == "0.0.0.0/0" and r.get("gateway_id") in gateways
+                    for r in table.get("routes") or [])
+            for table in info.get("route_tables") or []
+        )
+        if not routed:
+            unrouted.append(f"default route of subnet {wanted['cidr']} through the gateway")
+    missing += ([] if gateways else ["internet gateway"]) + unrouted
+    return {"complete": not missing, "vpc_id": vpc.get("vpc_id", ""), "subnet_id": subnets[0]["subnet_id"],
+            "subnets": subnets, "missing": missing}
+
+
+def provision_subnets(network, zones, given=None, created=None):
+    """The subnets node groups are spread over, [{zone, subnet_id}] in provision_availability_zones' order (one entry
+    with no zone without zones): the given ones (a dict zone -> subnet id, or {"": id} without zones) when a VPC is
+    given, else those ec2_vpc_subnet just created (its loop's results), else those the network read found
+    (provision_network's subnets)."""
+    zones = list(zones or [])
+    if given:
+        return [{"zone": zone, "subnet_id": given[zone]} for zone in (zones or [""])]
+    if created:
+        return [{"zone": r["item"]["zone"], "subnet_id": r["subnet"]["id"]} for r in created]
+    return [{"zone": s["zone"], "subnet_id": s["subnet_id"]} for s in (network or {}).get("subnets") or []]
 
 
 class FilterModule:
@@ -178,4 +284,7 @@ class FilterModule:
             "security_group_rules": security_group_rules,
             "security_group_specs": security_group_specs,
             "provision_network": provision_network,
+            "provision_zone_subnets": provision_zone_subnets,
+            "provision_subnets": provision_subnets,
+            "zone_quorum_risks": zone_quorum_risks,
         }

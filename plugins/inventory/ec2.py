@@ -575,6 +575,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if role in roles:
                 labels["typeNode"] = value
                 break
+        # The availability zone, for placement preferences (spread=node.labels.zone); a geostack:label:zone tag wins.
+        if inst["AvailabilityZone"]:
+            labels["zone"] = inst["AvailabilityZone"]
         for key, value in sorted(tags.items()):
             if key.startswith(TAG_LABEL_PREFIX) and len(key) > len(TAG_LABEL_PREFIX):
                 labels[key[len(TAG_LABEL_PREFIX):]] = value
@@ -593,6 +596,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             "geostack_roles": roles,
             "geostack_index": indexes,
             "geostack_private_address": inst["PrivateIpAddress"],
+            "geostack_zone": inst["AvailabilityZone"] or "",
             "swarm_node_labels": labels,
         }
         if "Raw" in inst:

@@ -154,14 +154,16 @@ def test_nodes_keep_their_instance_addresses_across_restarts_and_a_kept_node_kee
     nobody's help. A new instance whose address a kept (unaccounted-for) container holds is refused before it starts."""
     cluster = f"pin{os.getpid() % 1000}"
     tag = os.getpid()
-    instances = [{"instance_id": f"i-0pin{tag}{n}", "private_ip_address": f"10.79.1.{n + 4}", "tags": {"Name": f"pin-{n}"}}
-                 for n in (0, 1)]
+    instances = [{"instance_id": f"i-0pin{tag}{n}", "private_ip_address": f"10.79.1.{n + 4}", "tags": {"Name": f"pin-{n}"},
+                  "placement": {"availability_zone": f"us-east-1{'ab'[n]}"}} for n in (0, 1)]
     names = [i["instance_id"] for i in instances]
     cloud = {"local_cloud_cluster": cluster, "local_cloud_subnet": "10.79.0.0/16"}
     try:
         up = backend(**cloud, local_cloud_instances=instances)
         assert up.rc == 0, up.failures or up.output[-3000:]
         assert [address(name) for name in names] == ["10.79.1.4", "10.79.1.5"]
+        # Each node carries its instance's zone, so that a test can take a zone down.
+        assert [zone_label(name) for name in names] == ["us-east-1a", "us-east-1b"]
 
         subprocess.run(["docker", "stop", *names], check=True, capture_output=True)
         subprocess.run(["docker", "start", *reversed(names)], check=True, capture_output=True)
@@ -188,3 +190,8 @@ def test_nodes_keep_their_instance_addresses_across_restarts_and_a_kept_node_kee
 
 def container_exists(name: str) -> bool:
     return subprocess.run(["docker", "inspect", name], capture_output=True, check=False).returncode == 0
+
+
+def zone_label(name: str) -> str:
+    return subprocess.run(["docker", "inspect", "-f", '{{ index .Config.Labels "geostack.zone" }}', name],
+                          capture_output=True, text=True, check=True).stdout.strip()

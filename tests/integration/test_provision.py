@@ -190,6 +190,15 @@ def test_teardown_needs_confirmation_and_touches_only_its_cluster(make_cluster, 
         ({"provision_ami_ids": {}}, "No image in us-east-1 is named debian-13-amd64-* for x86_64 (hvm, EBS) by 136693071363"),
         ({"provision_admin_cidr": "0.0.0.0/0"}, "provision_admin_cidr"),
         ({"provision_web_extra_ports": ["http"]}, "provision_web_extra_ports"),
+        ({"provision_availability_zones": ["us-east-1a", "us-east-1z"]},
+         "provision_availability_zones: us-east-1z is not an available zone of us-east-1 (it has us-east-1a,"),
+        ({"provision_availability_zones": ["us-east-1a", "us-east-1a"]}, "provision_availability_zones must be a list of distinct"),
+        ({"provision_availability_zones": ["us-east-1a", "us-east-1b"], "provision_subnet_cidr": "10.42.255.0/24"},
+         "zone us-east-1b would get subnet 10.43.0.0/24, outside provision_vpc_cidr 10.42.0.0/16"),
+        ({"provision_availability_zones": ["us-east-1a", "us-east-1b"], "provision_vpc_id": "vpc-1",
+          "provision_zone_subnet_ids": {"us-east-1a": "subnet-1"}}, "provision_zone_subnet_ids must give"),
+        ({"provision_availability_zones": ["us-east-1a"], "provision_zone_quorum_required": True},
+         "would lose a quorum with one zone down: swarm managers: 1 over 1 zone(s) (1 in us-east-1a)"),
     ],
     ids=lambda v: str(v)[:60],
 )
@@ -199,6 +208,66 @@ def test_bad_layouts_fail_before_anything_is_created(make_cluster, ec2, override
     assert_refused_before_any_change(run, named, "provision")
     assert live(ec2, cluster.name) == []
     assert security_groups(ec2, cluster.name) == {}
+
+
+ZONES = ["us-east-1a", "us-east-1b"]
+
+
+def zones_of(cluster, group: str) -> dict[str, str]:
+    """Each host of the group and the zone the inventory gives it (checked against its swarm label)."""
+    inv = cluster.inventory()
+    hostvars = inv["_meta"]["hostvars"]
+    found = {}
+    for host in inv.get(group, {}).get("hosts", []):
+        zone = hostvars[host]["geostack_zone"]
+        assert hostvars[host]["ec2_placement_availability_zone"] == zone == hostvars[host]["swarm_node_labels"]["zone"], host
+        found[host] = zone
+    return found
+
+
+def spread(zones: dict[str, str]) -> list[int]:
+    return [list(zones.values()).count(zone) for zone in ZONES]
+
+
+def test_node_groups_are_spread_over_the_zones_and_stay_balanced(make_cluster, ec2):
+    layout = {"manager": {"count": 3}, "worker": {"count": 2}, "broker": {"count": 3, "roles": ["rabbitmq", "zookeeper"]}}
+    cluster = make_cluster(provision_layout=layout, provision_availability_zones=ZONES)
+    run = cluster.play("provision.yml")
+    assert run.rc == 0, run.failures or run.output
+    # Two zones cannot keep a 3-member quorum through one zone's loss: preflight says so for each such group.
+    for who in ("swarm managers", "RabbitMQ members", "ZooKeeper members"):
+        assert f"{who}: 3 over 2 zone(s) (2 in us-east-1a, 1 in us-east-1b); with us-east-1a down 1 of 3" in run.output, who
+
+    # One public subnet per zone, in that zone, routed; each instance sits in its zone's subnet.
+    subnets = ec2.describe_subnets(Filters=[{"Name": "tag:geostack:cluster", "Values": [cluster.name]}])["Subnets"]
+    assert sorted((s["AvailabilityZone"], s["CidrBlock"], s["MapPublicIpOnLaunch"]) for s in subnets) == [
+        ("us-east-1a", "10.42.1.0/24", True), ("us-east-1b", "10.42.2.0/24", True)]
+    zone_of_subnet = {s["SubnetId"]: s["AvailabilityZone"] for s in subnets}
+    routed = {a.get("SubnetId") for t in ec2.describe_route_tables(
+        Filters=[{"Name": "tag:geostack:cluster", "Values": [cluster.name]}])["RouteTables"] for a in t["Associations"]}
+    assert set(zone_of_subnet) <= routed
+    assert all(zone_of_subnet[i["SubnetId"]] == i["Placement"]["AvailabilityZone"] for i in live(ec2, cluster.name))
+
+    # Each group is balanced: the hostvar, the EC2 placement and the swarm label agree.
+    assert spread(zones_of(cluster, "managers")) == [2, 1]
+    assert spread(zones_of(cluster, "workers")) == [1, 1]
+    assert spread(zones_of(cluster, "rabbitmq")) == [2, 1]
+    again = cluster.play("provision.yml")
+    assert again.rc == 0 and again.total("changed") == 0, again.changed_tasks()
+    check = cluster.play("provision.yml", "--check")
+    assert check.rc == 0 and check.total("changed") == 0, check.changed_tasks()
+
+    # Workers 2 -> 3 -> 2: the new one goes to the first of the tied zones, and scale-in takes it back from the
+    # fullest zone, so the group ends as it began.
+    workers = zones_of(cluster, "workers")
+    up = cluster.play("provision.yml", provision_layout={**layout, "worker": {"count": 3}})
+    assert up.rc == 0, up.failures
+    grown = zones_of(cluster, "workers")
+    assert spread(grown) == [2, 1] and set(workers.items()) <= set(grown.items())
+    down = cluster.play("provision.yml", provision_layout=layout, provision_allow_scale_in=True)
+    assert down.rc == 0, down.failures
+    assert zones_of(cluster, "workers") == workers
+    assert spread(zones_of(cluster, "managers")) == [2, 1]
 
 
 def test_tag_values_are_never_templated(make_cluster, ec2, tmp_path):

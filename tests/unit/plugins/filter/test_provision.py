@@ -1,21 +1,29 @@
 """The provision role's planning filters."""
 
+import re
+
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.geostack.cluster.plugins.filter.provision import (
     layout_groups,
     layout_members,
+    provision_network,
     provision_plan,
     provision_renames,
+    provision_zone_subnets,
     security_group_rules,
+    zone_quorum_risks,
 )
 
 
-def inst(iid, roles, name=None, launch="2026-01-01T00:00:00+00:00"):
+def inst(iid, roles, name=None, launch="2026-01-01T00:00:00+00:00", zone=None):
     tags = {"geostack:roles": roles}
     if name:
         tags["Name"] = name
-    return {"instance_id": iid, "launch_time": launch, "tags": tags}
+    found = {"instance_id": iid, "launch_time": launch, "tags": tags}
+    if zone:
+        found["placement"] = {"availability_zone": zone}
+    return found
 
 
 LAYOUT = {"manager": {"count": 3}, "broker": {"count": 1, "roles": ["rabbitmq", "zookeeper"], "instance_type": "m5.large"}}
@@ -88,3 +96,79 @@ def test_security_group_rules():
     ]
     with pytest.raises(AnsibleFilterError, match="no source"):
         security_group_rules([{"proto": "tcp", "ports": [1]}], "geo", "10.0.0.0/8")
+
+
+ZONES = [{"zone": "az-a", "subnet_id": "subnet-a"}, {"zone": "az-b", "subnet_id": "subnet-b"}, {"zone": "az-c", "subnet_id": "subnet-c"}]
+
+
+def test_a_new_group_is_spread_round_robin_over_the_zones():
+    plan = provision_plan(layout_groups({"worker": {"count": 5}}, "t", 8), [], zones=ZONES)[0]
+    assert plan["launch"] == 5
+    assert plan["launches"] == [{"zone": "az-a", "subnet_id": "subnet-a", "add": 2, "exact_count": 2},
+                                {"zone": "az-b", "subnet_id": "subnet-b", "add": 2, "exact_count": 2},
+                                {"zone": "az-c", "subnet_id": "subnet-c", "add": 1, "exact_count": 1}]
+    assert plan["zones"] == {"az-a": 0, "az-b": 0, "az-c": 0}
+
+
+def test_growing_fills_the_emptiest_zones_and_shrinking_empties_the_fullest_first():
+    live = [inst("i-1", "worker", zone="az-a", launch="2026-01-01"), inst("i-2", "worker", zone="az-a", launch="2026-01-02"),
+            inst("i-3", "worker", zone="az-b", launch="2026-01-03")]
+    grow = provision_plan(layout_groups({"worker": {"count": 5}}, "t", 8), live, zones=ZONES)[0]
+    # az-c has none and az-b one: they get the two new ones (2 + 2 + 1 would need a move; nothing running is moved).
+    assert [(z["zone"], z["add"], z["exact_count"]) for z in grow["launches"]] == [("az-b", 1, 2), ("az-c", 1, 1)]
+    assert grow["zones"] == {"az-a": 2, "az-b": 1, "az-c": 0} and grow["retire"] == []
+    live += [inst("i-4", "worker", zone="az-c", launch="2026-01-04"), inst("i-5", "worker", zone="az-b", launch="2026-01-05")]
+    # 2 + 2 + 1 down to 2: the az-a/az-b tie goes to the later zone, then az-a is the fullest, then the three-way tie to az-c.
+    shrink = provision_plan(layout_groups({"worker": {"count": 2}}, "t", 8), live, zones=ZONES)[0]
+    assert shrink["retire"] == ["i-5", "i-2", "i-4"] and shrink["launches"] == []
+    # The bootstrap manager is never retired, even from the fullest zone: az-b's other instance goes.
+    assert provision_plan(layout_groups({"worker": {"count": 4}}, "t", 8), live, ["i-5"], ZONES)[0]["retire"] == ["i-3"]
+    assert provision_plan(layout_groups({"worker": {"count": 4}}, "t", 8), live, ["i-5", "i-3"], ZONES)[0]["retire"] == ["i-2"]
+
+
+def test_instances_in_a_zone_no_longer_listed_are_retired_first_when_fullest():
+    live = [inst("i-1", "worker", zone="az-a"), inst("i-2", "worker", zone="az-old"), inst("i-3", "worker", zone="az-old")]
+    plan = provision_plan(layout_groups({"worker": {"count": 2}}, "t", 8), live, zones=ZONES[:2])[0]
+    assert plan["retire"] == ["i-3"] and plan["zones"] == {"az-a": 1, "az-b": 0, "az-old": 2}
+
+
+def test_each_zone_gets_the_next_block_of_the_subnet_size():
+    assert provision_zone_subnets([], "10.42.1.0/24", "10.42.0.0/16") == [{"zone": "", "cidr": "10.42.1.0/24"}]
+    assert provision_zone_subnets(["az-a", "az-b"], "10.42.1.0/24", "10.42.0.0/16") == [
+        {"zone": "az-a", "cidr": "10.42.1.0/24"}, {"zone": "az-b", "cidr": "10.42.2.0/24"}]
+    with pytest.raises(AnsibleFilterError, match=re.escape("zone az-b would get subnet 10.43.0.0/24, outside provision_vpc_cidr")):
+        provision_zone_subnets(["az-a", "az-b"], "10.42.255.0/24", "10.42.0.0/16")
+
+
+def test_the_network_needs_a_public_routed_subnet_in_each_zone():
+    def subnet(sid, cidr, zone):
+        return {"subnet_id": sid, "cidr_block": cidr, "availability_zone": zone, "map_public_ip_on_launch": True}
+
+    info = {
+        "vpc": {"vpc_id": "vpc-1", "cidr_block": "10.42.0.0/16"},
+        "subnets": [subnet("subnet-a", "10.42.1.0/24", "az-a"), subnet("subnet-b", "10.42.2.0/24", "az-x")],
+        "internet_gateways": [{"internet_gateway_id": "igw-1", "attachments": [{"vpc_id": "vpc-1"}]}],
+        "route_tables": [{"associations": [{"subnet_id": "subnet-a"}, {"subnet_id": "subnet-b"}],
+                          "routes": [{"destination_cidr_block": "0.0.0.0/0", "gateway_id": "igw-1"}]}],
+    }
+    # The second subnet is in another zone than asked: missing, and so not routed.
+    network = provision_network(info, "10.42.0.0/16", "10.42.1.0/24", ["az-a", "az-b"])
+    assert network["missing"] == ["public subnet 10.42.2.0/24 in az-b", "default route of subnet 10.42.2.0/24 through the gateway"]
+    info["subnets"][1]["availability_zone"] = "az-b"
+    network = provision_network(info, "10.42.0.0/16", "10.42.1.0/24", ["az-a", "az-b"])
+    assert network["complete"] and network["subnet_id"] == "subnet-a"
+    assert [(s["zone"], s["subnet_id"]) for s in network["subnets"]] == [("az-a", "subnet-a"), ("az-b", "subnet-b")]
+
+
+def test_quorum_risks_name_each_group_that_one_zone_down_would_cost_its_majority():
+    groups = layout_groups({"manager": {"count": 3}, "broker": {"count": 3, "roles": ["rabbitmq", "zookeeper"]},
+                            "worker": {"count": 2}}, "t", 8)
+    assert zone_quorum_risks(groups, ["az-a", "az-b", "az-c"]) == []
+    assert zone_quorum_risks(groups, ["az-a", "az-b"]) == [
+        f"{who}: 3 over 2 zone(s) (2 in az-a, 1 in az-b); with az-a down 1 of 3 are left, and a majority needs 2"
+        for who in ("swarm managers", "RabbitMQ members", "ZooKeeper members")]
+    # One zone: every quorum group is named; a group of none is not.
+    one = zone_quorum_risks(layout_groups({"manager": {"count": 1}}, "t", 8), ["az-a"])
+    assert one == ["swarm managers: 1 over 1 zone(s) (1 in az-a); with az-a down 0 of 1 are left, and a majority needs 1"]
+    assert zone_quorum_risks(layout_groups({"manager": {"count": 1}}, "t", 8), [])[0].startswith(
+        "swarm managers: 1 over 1 zone(s) (1 in one zone)")

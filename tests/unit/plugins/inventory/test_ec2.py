@@ -75,8 +75,9 @@ def test_hostvars(cloud, inventory):
     assert hv["ec2_state"] == "running"
     assert hv["geostack_roles"] == ["manager", "web"]
     assert hv["geostack_private_address"] == inst["PrivateIpAddress"]
+    assert hv["geostack_zone"] == inst["Placement"]["AvailabilityZone"] != ""
     assert hv["ansible_host"] == inst["PrivateIpAddress"]
-    # A manager that also serves web is labelled as a manager.
+    # A manager that also serves web is labelled as a manager; a geostack:label:zone tag wins over the zone.
     assert hv["swarm_node_labels"] == {"typeNode": "master", "zone": "a", "ssd": "true"}
     assert "ec2_instance" not in hv
 
@@ -87,11 +88,13 @@ def test_type_node_labels(cloud, inventory):
     cloud.launch("web", "x", geostack__label__typeNode="custom")
     cloud.launch("rabbitmq", "r")
     inv = inventory()
-    assert hostvars(inv, "m")["swarm_node_labels"] == {"typeNode": "master"}
-    assert hostvars(inv, "w")["swarm_node_labels"] == {"typeNode": "worker"}
+    zone = {"zone": hostvars(inv, "m")["ec2_placement_availability_zone"]}
+    assert zone["zone"].startswith(REGION)
+    assert hostvars(inv, "m")["swarm_node_labels"] == {"typeNode": "master", **zone}
+    assert hostvars(inv, "w")["swarm_node_labels"] == {"typeNode": "worker", **zone}
     # A label tag overrides the role's default.
-    assert hostvars(inv, "x")["swarm_node_labels"] == {"typeNode": "custom"}
-    assert hostvars(inv, "r")["swarm_node_labels"] == {}
+    assert hostvars(inv, "x")["swarm_node_labels"] == {"typeNode": "custom", **zone}
+    assert hostvars(inv, "r")["swarm_node_labels"] == zone
 
 
 def test_instance_dump_only_when_asked(cloud, inventory):
