@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from ansible_collections.geostack.cluster.plugins.filter.citus import citus_lost_shards, citus_short_copies
 from ansible_collections.geostack.cluster.plugins.filter.web import web_probe_failures
+from ansible_collections.geostack.cluster.plugins.module_utils.topology import ROLE_GROUPS
 
 _ZOOKEEPER_SERVING = ("leader", "follower", "standalone", "observer")
 
@@ -224,6 +225,34 @@ def verify_prometheus_rows(hosts, hostvars):
     return rows
 
 
+def verify_zone_rows(groups, hostvars, zones):
+    """With availability zones (provision_availability_zones), one row per layer group: which of its nodes sit in each
+    zone, unreachable ones marked. Fails when the group is not balanced over the zones (counts differ by more than one)
+    or a node sits outside them. No zones, no rows."""
+    zones = list(zones or [])
+    if not zones:
+        return []
+    rows = []
+    for group in ROLE_GROUPS.values():
+        hosts = sorted((groups or {}).get(group) or [])
+        if not hosts:
+            continue
+        by_zone = {zone: [] for zone in zones}
+        outside = []
+        for host in hosts:
+            by_zone.get(_get(hostvars, host, "geostack_zone", default=""), outside).append(host)
+        counts = [len(members) for members in by_zone.values()]
+
+        def names(members):
+            return ", ".join(h + (" (unreachable)" if _unreachable(hostvars.get(h)) else "") for h in members) or "none"
+
+        detail = "; ".join(f"{zone}: {names(members)}" for zone, members in by_zone.items())
+        if outside:
+            detail += f"; outside the zones: {names(outside)}"
+        rows.append(_row("zones", group, not outside and max(counts) - min(counts) <= 1, detail))
+    return rows
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -233,4 +262,5 @@ class FilterModule:
             "verify_zookeeper_rows": verify_zookeeper_rows,
             "verify_web_rows": verify_web_rows,
             "verify_prometheus_rows": verify_prometheus_rows,
+            "verify_zone_rows": verify_zone_rows,
         }

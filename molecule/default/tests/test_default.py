@@ -43,6 +43,7 @@ SECRETS = Path.home() / ".cache" / "geostack" / CLUSTER
 MANAGER, WEB = f"{CLUSTER}-manager-1", f"{CLUSTER}-web-1"
 WORKERS = [f"{CLUSTER}-worker-{i}" for i in (1, 2)]
 NEW_WORKER = f"{CLUSTER}-worker-3"
+ZONES = ["us-east-1a", "us-east-1b"]
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -160,9 +161,14 @@ def test_verify_is_green():
     run = run_playbook(PROJECT / "playbooks" / "verify.yml", inventory=INVENTORY)
     assert run.rc == 0, run.output[-3000:]
     assert run.total("changed") == 0
-    for row in (f"{WORKERS[1]}", "ready, active, worker, labels typeNode=worker", "routes answer", "job node",
-                "4/4 targets up", "leader", "checks are healthy."):
+    zone = {host: hostvars()[host]["geostack_zone"] for host in WORKERS}
+    for row in (f"{WORKERS[1]}", f"ready, active, worker, labels typeNode=worker zone={zone[WORKERS[1]]}", "routes answer",
+                "job node", "4/4 targets up", "leader", "checks are healthy."):
         assert row in run.output, run.output[-3000:]
+    # The workers were spread one per zone, and verify shows it.
+    assert sorted(zone.values()) == ZONES
+    by_zone = {z: h for h, z in zone.items()}
+    assert re.search(rf"zones\s+workers\s+ok\s+{ZONES[0]}: {by_zone[ZONES[0]]}; {ZONES[1]}: {by_zone[ZONES[1]]}", run.output), run.output
     # Citus: each worker registered and active when Citus is installed; said to be off otherwise.
     if citus():
         for worker in WORKERS:
@@ -170,6 +176,21 @@ def test_verify_is_green():
             assert re.search(rf"citus\s+worker {worker}\s+ok\s+active, primary, takes shards \({re.escape(address)}:5432\)", run.output), run.output
     else:
         assert "Citus absent (citus_install_method auto" in run.output, run.output[-3000:]
+
+
+def test_the_zone_labels_spread_a_service_over_the_zones():
+    # As the example stack asks (placement preference spread=node.labels.zone; the stack scenario checks its spec): a
+    # service that may run on the workers (one per zone) and the web node (in the first zone). Spread by node alone,
+    # the scheduler may put both replicas in the first zone.
+    busybox_image_on([*WORKERS, WEB])
+    sh(container(MANAGER), "docker service create -d --quiet --name spread --replicas 2 --no-resolve-image"
+       " --constraint node.labels.typeNode!=master --placement-pref spread=node.labels.zone geostack/busybox:test sleep 3600")
+    try:
+        wait_for(lambda: len([t for t in probe_tasks("spread") if "Running" in t]) == 2, timeout=90)
+        nodes = [t.split()[0] for t in probe_tasks("spread")]
+        assert sorted(hostvars()[node]["geostack_zone"] for node in nodes) == ZONES, nodes
+    finally:
+        sh(container(MANAGER), "docker service rm spread")
 
 
 def test_check_mode_at_vvv_changes_nothing_and_prints_no_secret():

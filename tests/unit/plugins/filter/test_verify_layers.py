@@ -1,9 +1,10 @@
-"""verify.yml's rows for the swarm, ZooKeeper, the web routes and Prometheus (plugins/filter/verify.py)."""
+"""verify.yml's rows for the swarm, ZooKeeper, the web routes, Prometheus and the zones (plugins/filter/verify.py)."""
 
 from ansible_collections.geostack.cluster.plugins.filter.verify import (
     verify_prometheus_rows,
     verify_swarm_rows,
     verify_web_rows,
+    verify_zone_rows,
     verify_zookeeper_rows,
 )
 
@@ -109,3 +110,19 @@ def test_prometheus_rows_one_per_job_naming_the_targets_down():
         {"layer": "prometheus", "check": "p-2", "ok": False, "detail": "unreachable"},
         {"layer": "prometheus", "check": "p-3", "ok": False, "detail": "the API does not answer: Status code was -1"},
     ]
+
+
+def test_the_zone_rows_show_each_groups_spread_and_fail_when_it_is_lopsided():
+    zones = ["az-a", "az-b"]
+    hostvars = {"m1": {"geostack_zone": "az-a", "_verify_ping": UP}, "w1": {"geostack_zone": "az-a", "_verify_ping": UP},
+                "w2": {"geostack_zone": "az-b", "_verify_ping": DOWN}, "w3": {"geostack_zone": "az-a", "_verify_ping": UP}}
+    groups = {"managers": ["m1"], "workers": ["w1", "w2"], "all": list(hostvars), "swarm": list(hostvars)}
+    assert verify_zone_rows(groups, hostvars, []) == []
+    assert [(r["layer"], r["check"], r["ok"], r["detail"]) for r in verify_zone_rows(groups, hostvars, zones)] == [
+        ("zones", "managers", True, "az-a: m1; az-b: none"),
+        ("zones", "workers", True, "az-a: w1; az-b: w2 (unreachable)")]
+    # Two more in one zone than in the other, or a node outside the zones: not balanced.
+    lopsided = verify_zone_rows({"workers": ["w1", "w3"]}, hostvars, zones)
+    assert [(r["ok"], r["detail"]) for r in lopsided] == [(False, "az-a: w1, w3; az-b: none")]
+    outside = verify_zone_rows({"workers": ["w1", "w2"]}, hostvars, ["az-a", "az-c"])
+    assert [(r["ok"], r["detail"]) for r in outside] == [(False, "az-a: w1; az-c: none; outside the zones: w2 (unreachable)")]
