@@ -13,6 +13,7 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
+QUORUM_ROLES = {"manager": "swarm managers", "zookeeper": "ZooKeeper members", "rabbitmq": "RabbitMQ members"}
 ROLES = ("manager", "worker", "web", "citus_coordinator", "citus_worker", "rabbitmq", "zookeeper", "monitoring")
 
 
@@ -68,14 +69,29 @@ def provision_plan(groups, instances, protected=(), zones=()):
     """For each node group: how many instances are live, to launch (and where), and which to retire.
 
     zones: the subnets to spread over, [{zone, subnet_id}] in provision_availability_zones' order; empty for one
-    subnet. Launches go round-robin to the zone with the fewest of the group's instances (the first such zone on a tie),
-    so that a growing group stays balanced; `launches` lists, per zone that gets some, the group's count there
-    afterwards (`exact_count`). Retirement takes the newest instance of the zone with the most of the group's instances
-    (the last such zone on a tie), one at a time, and never one in `protected` (the bootstrap manager).
+    subnet. Launches go round-robin to the zone with the fewest of the group's instances; on a tie, to the zone with
+    the fewest members of the quorum groups (swarm managers, ZooKeeper, RabbitMQ) the group belongs to, counting every
+    node group's, then to the first. So a growing group stays balanced, and groups that share a quorum role fill
+    different zones. `launches` lists, per zone that gets some, the group's count there afterwards (`exact_count`).
+    Retirement takes the newest instance of the zone with the most of the group's instances (on a tie, the most quorum
+    members, then the last zone), one at a time, and never one in `protected` (the bootstrap manager).
     """
     protected = set(protected or ())
     zones = list(zones or [])
     names = [z["zone"] for z in zones]
+    # Per quorum role, how many of its members each zone holds, as the plan goes.
+    quorum = {role: {} for role in QUORUM_ROLES}
+    for instance in instances:
+        for role in set((_roles_tag(instance) or "").split(",")) & set(QUORUM_ROLES):
+            quorum[role][_zone(instance)] = quorum[role].get(_zone(instance), 0) + 1
+
+    def members(group, zone):
+        return sum(quorum[role].get(zone, 0) for role in set(group["roles"]) & set(QUORUM_ROLES))
+
+    def count(group, zone, step):
+        for role in set(group["roles"]) & set(QUORUM_ROLES):
+            quorum[role][zone] = quorum[role].get(zone, 0) + step
+
     plan = []
     for group in groups:
         live = [i for i in instances if _roles_tag(i) == group["roles_tag"]]
@@ -87,8 +103,9 @@ def provision_plan(groups, instances, protected=(), zones=()):
             counts = {name: len(by_zone[name]) for name in names}
             added = dict.fromkeys(names, 0)
             while sum(added.values()) < launch:
-                name = min(names, key=lambda n: (counts[n] + added[n], names.index(n)))
+                name = min(names, key=lambda n: (counts[n] + added[n], members(group, n), names.index(n)))
                 added[name] += 1
+                count(group, name, 1)
             launches = [{"zone": z["zone"], "subnet_id": z.get("subnet_id", ""), "add": added[z["zone"]],
                          "exact_count": counts[z["zone"]] + added[z["zone"]]} for z in zones if added[z["zone"]]]
         else:
@@ -96,13 +113,14 @@ def provision_plan(groups, instances, protected=(), zones=()):
         retire = []
         order = {name: index for index, name in enumerate(by_zone)}
         while len(retire) < len(live) - group["count"]:
-            left = {name: [i for i in members if i["instance_id"] not in retire] for name, members in by_zone.items()}
-            candidates = [name for name, members in left.items() if any(i["instance_id"] not in protected for i in members)]
+            left = {name: [i for i in found if i["instance_id"] not in retire] for name, found in by_zone.items()}
+            candidates = [name for name, found in left.items() if any(i["instance_id"] not in protected for i in found)]
             if not candidates:
                 break
-            fullest = max(candidates, key=lambda n: (len(left[n]), order[n]))
+            fullest = max(candidates, key=lambda n: (len(left[n]), members(group, n), order[n]))
             newest = max((i for i in left[fullest] if i["instance_id"] not in protected), key=_age_key)
             retire.append(newest["instance_id"])
+            count(group, fullest if zones else _zone(newest), -1)
         plan.append(
             {
                 **group,
@@ -110,7 +128,7 @@ def provision_plan(groups, instances, protected=(), zones=()):
                 "launch": launch,
                 "launches": launches,
                 "retire": retire,
-                "zones": {name: len(members) for name, members in by_zone.items() if name},
+                "zones": {name: len(found) for name, found in by_zone.items() if name},
             }
         )
     return plan
@@ -137,9 +155,6 @@ def provision_zone_subnets(zones, subnet_cidr, vpc_cidr):
                 " use a smaller provision_subnet_cidr or fewer zones")
         subnets.append({"zone": zone, "cidr": str(cidr)})
     return subnets
-
-
-QUORUM_ROLES = {"manager": "swarm managers", "zookeeper": "ZooKeeper members", "rabbitmq": "RabbitMQ members"}
 
 
 def zone_quorum_risks(groups, zones):

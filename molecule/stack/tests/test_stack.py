@@ -57,7 +57,7 @@ def test_services_reach_their_replicas_where_placed():
         assert len(nodes) == replicas, (service, nodes)
         assert {LABEL[n] for n in nodes} <= PLACEMENT[service], (service, nodes)
     # Each spreads its replicas over the availability zones (the default scenario checks the effect).
-    for service, (spec, _) in specs().items():
+    for service, (spec, _tasks) in specs().items():
         assert json.loads(spec)["TaskTemplate"]["Placement"].get("Preferences") == [
             {"Spread": {"SpreadDescriptor": "node.labels.zone"}}], service
 

@@ -172,3 +172,26 @@ def test_quorum_risks_name_each_group_that_one_zone_down_would_cost_its_majority
     assert one == ["swarm managers: 1 over 1 zone(s) (1 in az-a); with az-a down 0 of 1 are left, and a majority needs 1"]
     assert zone_quorum_risks(layout_groups({"manager": {"count": 1}}, "t", 8), [])[0].startswith(
         "swarm managers: 1 over 1 zone(s) (1 in one zone)")
+
+
+def test_groups_that_share_a_quorum_role_fill_different_zones():
+    # The reference layout: two managers in one group, the third in the control group. Placed group by group with no
+    # regard for each other, the control node would share the first zone with a manager, and that zone's loss would
+    # cost the swarm, RabbitMQ and ZooKeeper their majority although three zones allow one member in each.
+    quorum = ["manager", "rabbitmq", "zookeeper"]
+    groups = layout_groups({"manager": {"count": 2, "roles": quorum}, "control": {"count": 1, "roles": [*quorum, "monitoring"]},
+                            "worker": {"count": 2}}, "t", 8)
+    plan = {p["name"]: p for p in provision_plan(groups, [], zones=ZONES)}
+    assert [z["zone"] for z in plan["manager"]["launches"]] == ["az-a", "az-b"]
+    assert [z["zone"] for z in plan["control"]["launches"]] == ["az-c"]
+    # Workers share no quorum role with them: they start in the first zone again.
+    assert [z["zone"] for z in plan["worker"]["launches"]] == ["az-a", "az-b"]
+    assert zone_quorum_risks(groups, ["az-a", "az-b", "az-c"]) == []
+    # The live control node counts too: a replaced manager goes where the quorum is thinnest.
+    live = [inst("i-1", ",".join(quorum), zone="az-a"), inst("i-2", ",".join([*quorum, "monitoring"]), zone="az-c")]
+    assert [z["zone"] for z in provision_plan(groups[:1], live, zones=ZONES)[0]["launches"]] == ["az-b"]
+    # Scale-in of a group tied between zones leaves the zone with fewer quorum members alone.
+    two = [inst("i-1", ",".join(quorum), zone="az-a", launch="2026-01-01"), inst("i-3", ",".join(quorum), zone="az-b", launch="2026-01-02"),
+           inst("i-2", ",".join([*quorum, "monitoring"]), zone="az-a")]
+    shrink = layout_groups({"manager": {"count": 1, "roles": quorum}}, "t", 8)
+    assert provision_plan(shrink, two, zones=ZONES)[0]["retire"] == ["i-1"]
