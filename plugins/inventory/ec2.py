@@ -110,7 +110,9 @@ options:
       - C(docker) is the local cloud. Each instance is the container named O(docker_container_prefix) + instance id,
         reached with C(geostack.cluster.docker_api) (the Docker API, no docker CLI per task; community.docker.docker_api,
         with an exec whose output Docker lost run again); its address on O(docker_network) is its private address.
-        The emulator's own private addresses are never used.
+        The emulator's own private addresses are never used. A stopped container (a node that is down, or a zone
+        taken down) stays a host, with the address the backend pinned for it, and is reported unreachable, as a
+        stopped EC2 instance would be; an instance with no container at all is skipped with a warning.
     type: str
     choices: [private, public, docker]
     default: private
@@ -480,15 +482,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         network = self._docker_network()
         try:
             client = docker.from_env()
-            containers = client.containers.list(filters={"network": network})
+            containers = client.containers.list(all=True, filters={"network": network})
         except docker.errors.DockerException as exc:
             raise AnsibleParserError(f"geostack.cluster.ec2: connect_via=docker cannot list containers on network {network!r}: {exc}") from exc
+        # Container name -> its address on the network: a running one's, else (stopped) the one the backend pinned for
+        # it, else "" (the instance's private address stands in).
         addresses = {}
         for container in containers:
-            nets = container.attrs.get("NetworkSettings", {}).get("Networks", {})
-            address = nets.get(network, {}).get("IPAddress")
-            if address:
-                addresses[container.name] = address
+            net = container.attrs.get("NetworkSettings", {}).get("Networks", {}).get(network) or {}
+            addresses[container.name] = net.get("IPAddress") or (net.get("IPAMConfig") or {}).get("IPv4Address") or ""
         return addresses
 
     def _docker_network(self):
@@ -533,7 +535,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 container = f"{prefix}{iid}"
                 if container not in docker_addresses:
                     display.warning(
-                        f"geostack.cluster.ec2: instance {iid} has no running container {container!r} on network "
+                        f"geostack.cluster.ec2: instance {iid} has no container {container!r} on network "
                         f"{self._docker_network()!r}; skipped (start the local backend)"
                     )
                     continue
@@ -542,7 +544,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if via == "docker":
                 hostvars["ansible_connection"] = "geostack.cluster.docker_api"
                 hostvars["ansible_host"] = container
-                hostvars["geostack_private_address"] = docker_addresses[container]
+                hostvars["geostack_private_address"] = docker_addresses[container] or inst["PrivateIpAddress"]
             else:
                 address = inst["PrivateIpAddress"]
                 if via == "public":

@@ -272,6 +272,38 @@ def test_the_emulator_and_every_node_restarted_keep_the_cluster_and_its_data():
     sh(container(MANAGER), f"rm -r {Path(tile).parents[2]}")
 
 
+def test_a_zone_down_is_named_by_verify_and_its_nodes_come_back_by_themselves():
+    """Every node of the second zone stopped, found by the backend's geostack.zone label (as a zone outage): verify.yml
+    fails, naming each of them unreachable in its zone's row and the swarm's, while the swarm's manager in the first
+    zone still answers. Started again, they rejoin with no run in between, and verify.yml is green."""
+    zone_of = {host: vars_["geostack_zone"] for host, vars_ in hostvars().items()}
+    lost = sorted(host for host, zone in zone_of.items() if zone == ZONES[1])
+    kept = sorted(host for host, zone in zone_of.items() if zone == ZONES[0] and host in WORKERS)
+    assert lost and zone_of[MANAGER] == ZONES[0], zone_of
+    nodes = subprocess.run(["docker", "ps", "--filter", f"label=geostack.cluster={CLUSTER}", "--filter",
+                            f"label=geostack.zone={ZONES[1]}", "--format", "{{.Names}}"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert sorted(nodes) == sorted(container(host) for host in lost)
+    subprocess.run(["docker", "stop", *nodes], capture_output=True, timeout=600, check=True)
+    try:
+        run = run_playbook(PROJECT / "playbooks" / "verify.yml", inventory=INVENTORY)
+        assert run.rc != 0 and run.total("changed") == 0
+        for host in lost:
+            assert re.search(rf"swarm\s+{host}\s+FAIL\s+unreachable", run.output), run.output[-3000:]
+        workers = [w for w in WORKERS if w in lost]
+        assert re.search(rf"zones\s+workers\s+ok\s+{ZONES[0]}: {', '.join(kept)}; {ZONES[1]}: "
+                         + re.escape(", ".join(f"{w} (unreachable)" for w in workers)), run.output), run.output[-3000:]
+        assert sh(container(MANAGER), "docker node inspect self --format '{{.ManagerStatus.Leader}}'").stdout.strip() == "true"
+    finally:
+        subprocess.run(["docker", "start", *nodes], capture_output=True, timeout=600, check=True)
+
+    def green():
+        again = run_playbook(PROJECT / "playbooks" / "verify.yml", inventory=INVENTORY)
+        return again.rc == 0 and "checks are healthy." in again.output
+
+    wait_for(green, timeout=300, step=15)
+
+
 # The include that runs a layer's install and configure steps, skipped when
 # its one read of the node finds nothing to change.
 CONVERGE_GATE = r" where .* differs?$"

@@ -116,15 +116,20 @@ def test_connect_via_public_and_bastion(cloud, inventory):
 def test_connect_via_docker_maps_instances_to_containers(cloud, inventory, monkeypatch):
     (m1,) = cloud.launch("manager", "m1")
     cloud.launch("worker", "w1")
+    (w2,) = cloud.launch("worker", "w2")
     plugin = inventory_loader.get("geostack.cluster.ec2")
-    # Only m1's container is running: w1 is skipped, never reached on the emulator's address.
-    monkeypatch.setattr(plugin, "_docker_addresses", lambda: {f"gs-{m1}": "172.30.0.5"})
+    # m1's container runs; w2's is stopped with no pinned address; w1 has none: it is skipped, never reached on the
+    # emulator's address.
+    monkeypatch.setattr(plugin, "_docker_addresses", lambda: {f"gs-{m1}": "172.30.0.5", f"gs-{w2}": ""})
     inv = inventory(plugin=plugin, connect_via="docker", docker_container_prefix="gs-")
     hv = hostvars(inv, "m1")
     assert hv["ansible_connection"] == "geostack.cluster.docker_api"
     assert hv["ansible_host"] == f"gs-{m1}"
     assert hv["geostack_private_address"] == "172.30.0.5"
     assert "w1" not in inv.hosts
+    # A stopped node stays a host (to be reported unreachable), at its instance's address.
+    stopped = hostvars(inv, "w2")
+    assert stopped["ansible_host"] == f"gs-{w2}" and stopped["geostack_private_address"] == stopped["ec2_private_ip_address"]
 
 
 def test_constructed_options_escape_hatch(cloud, inventory):
