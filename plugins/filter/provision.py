@@ -244,7 +244,9 @@ def provision_network(cluster_info, vpc_cidr, subnet_cidr, zones=()):
     """Whether ec2_cluster_info's read shows the cluster's network complete: the VPC, its public subnet (one per zone
     of provision_availability_zones, in that zone, as provision_zone_subnets lays them out), an attached internet
     gateway, and a route table that sends each subnet's default route through it. Also vpc_id, subnet_id (the first
-    subnet), subnets ([{zone, cidr, subnet_id}]) and what is missing."""
+    subnet), subnets ([{zone, cidr, subnet_id}]), what is missing, and misplaced: one sentence per subnet of the VPC
+    that has a zone's CIDR but sits in another zone (a cluster built before zones were listed, whose subnet EC2 put in
+    a zone that is not listed first), which network_create could not create beside it."""
     info = cluster_info or {}
     vpc = info.get("vpc") or {}
     missing = []
@@ -256,8 +258,16 @@ def provision_network(cluster_info, vpc_cidr, subnet_cidr, zones=()):
     ]
     subnets = []
     unrouted = []
-    for wanted in provision_zone_subnets(list(zones or []), subnet_cidr, vpc_cidr):
+    misplaced = []
+    for place, wanted in enumerate(provision_zone_subnets(list(zones or []), subnet_cidr, vpc_cidr), 1):
         where = f" in {wanted['zone']}" if wanted["zone"] else ""
+        misplaced += [
+            f"subnet {s.get('subnet_id')} ({wanted['cidr']}) sits in {s['availability_zone']}, but zone {place} of "
+            f"provision_availability_zones ({wanted['zone']}) gets that CIDR, and a subnet cannot move between zones: "
+            f"list {s['availability_zone']} as zone {place}"
+            for s in info.get("subnets") or []
+            if wanted["zone"] and s.get("cidr_block") == wanted["cidr"] and s.get("availability_zone") not in (None, wanted["zone"])
+        ]
         subnet = next((s for s in info.get("subnets") or [] if s.get("cidr_block") == wanted["cidr"]
                        and (not wanted["zone"] or s.get("availability_zone") == wanted["zone"])), {})
         subnets.append({**wanted, "subnet_id": subnet.get("subnet_id", "")})
@@ -273,7 +283,7 @@ def provision_network(cluster_info, vpc_cidr, subnet_cidr, zones=()):
             unrouted.append(f"default route of subnet {wanted['cidr']} through the gateway")
     missing += ([] if gateways else ["internet gateway"]) + unrouted
     return {"complete": not missing, "vpc_id": vpc.get("vpc_id", ""), "subnet_id": subnets[0]["subnet_id"],
-            "subnets": subnets, "missing": missing}
+            "subnets": subnets, "missing": missing, "misplaced": misplaced}
 
 
 def provision_subnets(network, zones, given=None, created=None):

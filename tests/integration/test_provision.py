@@ -270,6 +270,28 @@ def test_node_groups_are_spread_over_the_zones_and_stay_balanced(make_cluster, e
     assert spread(zones_of(cluster, "managers")) == [2, 1]
 
 
+def test_a_subnet_built_before_zones_in_another_zone_is_named_before_any_change(make_cluster, ec2):
+    # A cluster built without zones: EC2 put its subnet where it chose, here the second zone listed below.
+    cluster = make_cluster(provision_layout={"manager": {"count": 1}}, provision_availability_zones=ZONES)
+    tags = [{"Key": "geostack:cluster", "Value": cluster.name}]
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16", TagSpecifications=[
+        {"ResourceType": "vpc", "Tags": [*tags, {"Key": "Name", "Value": cluster.name}]}])["Vpc"]["VpcId"]
+    ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24", AvailabilityZone="us-east-1b",
+                      TagSpecifications=[{"ResourceType": "subnet", "Tags": tags}])
+    run = cluster.play("provision.yml")
+    assert run.rc != 0 and run.total("changed") == 0, run.changed_tasks()
+    messages = " ".join(m for msgs in run.failures.values() for m in msgs)
+    assert "(10.42.1.0/24) sits in us-east-1b, but zone 1 of provision_availability_zones (us-east-1a)" in messages, messages
+    assert "list us-east-1b as zone 1" in messages
+    assert live(ec2, cluster.name) == []
+    assert [s["CidrBlock"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]] == ["10.42.1.0/24"]
+    # Listed in that order, the same subnet becomes the first zone's, and the second zone gets the next block.
+    fixed = cluster.play("provision.yml", provision_availability_zones=ZONES[::-1])
+    assert fixed.rc == 0, fixed.failures
+    assert sorted((s["AvailabilityZone"], s["CidrBlock"]) for s in ec2.describe_subnets(
+        Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]) == [("us-east-1a", "10.42.2.0/24"), ("us-east-1b", "10.42.1.0/24")]
+
+
 def test_tag_values_are_never_templated(make_cluster, ec2, tmp_path):
     cluster = make_cluster()
     marker = tmp_path / "pwned"

@@ -154,9 +154,15 @@ def test_the_network_needs_a_public_routed_subnet_in_each_zone():
     # The second subnet is in another zone than asked: missing, and so not routed.
     network = provision_network(info, "10.42.0.0/16", "10.42.1.0/24", ["az-a", "az-b"])
     assert network["missing"] == ["public subnet 10.42.2.0/24 in az-b", "default route of subnet 10.42.2.0/24 through the gateway"]
+    # ... and named, with the fix, since a subnet of that CIDR cannot be created beside it.
+    assert network["misplaced"] == [
+        "subnet subnet-b (10.42.2.0/24) sits in az-x, but zone 2 of provision_availability_zones (az-b) gets that CIDR,"
+        " and a subnet cannot move between zones: list az-x as zone 2"]
+    # Without zones, the one subnet may sit anywhere.
+    assert provision_network(info, "10.42.0.0/16", "10.42.2.0/24")["misplaced"] == []
     info["subnets"][1]["availability_zone"] = "az-b"
     network = provision_network(info, "10.42.0.0/16", "10.42.1.0/24", ["az-a", "az-b"])
-    assert network["complete"] and network["subnet_id"] == "subnet-a"
+    assert network["complete"] and network["subnet_id"] == "subnet-a" and network["misplaced"] == []
     assert [(s["zone"], s["subnet_id"]) for s in network["subnets"]] == [("az-a", "subnet-a"), ("az-b", "subnet-b")]
 
 

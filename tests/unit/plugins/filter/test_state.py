@@ -100,7 +100,7 @@ def test_the_network_is_complete_only_with_every_part():
                           "routes": [{"destination_cidr_block": "0.0.0.0/0", "gateway_id": "igw-1"}]}],
     }
     assert provision_network(info, "10.42.0.0/16", "10.42.1.0/24") == {
-        "complete": True, "vpc_id": "vpc-1", "subnet_id": "subnet-1", "missing": [],
+        "complete": True, "vpc_id": "vpc-1", "subnet_id": "subnet-1", "missing": [], "misplaced": [],
         "subnets": [{"zone": "", "cidr": "10.42.1.0/24", "subnet_id": "subnet-1"}]}
     info["route_tables"][0]["routes"] = []
     assert provision_network(info, "10.42.0.0/16", "10.42.1.0/24")["missing"] == ["default route of subnet 10.42.1.0/24 through the gateway"]
