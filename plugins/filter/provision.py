@@ -57,6 +57,15 @@ def _roles_tag(instance):
     return (instance.get("tags") or {}).get("geostack:roles")
 
 
+def _group_of(instance, groups):
+    """The node group an instance belongs to: its geostack:group tag, or for an instance launched before that tag
+    existed, the first group (in layout order) whose roles tag it carries."""
+    tag = (instance.get("tags") or {}).get("geostack:group")
+    if tag:
+        return tag
+    return next((g["name"] for g in groups if g["roles_tag"] == _roles_tag(instance)), None)
+
+
 def _age_key(instance):
     return (str(instance.get("launch_time", "")), instance["instance_id"])
 
@@ -67,6 +76,9 @@ def _zone(instance):
 
 def provision_plan(groups, instances, protected=(), zones=()):
     """For each node group: how many instances are live, to launch (and where), and which to retire.
+
+    An instance belongs to the group its geostack:group tag names; one launched before that tag, to the first group
+    with its geostack:roles tag, and it is listed in the group's `adopt` so that provision tags it.
 
     zones: the subnets to spread over, [{zone, subnet_id}] in provision_availability_zones' order; empty for one
     subnet. Launches go round-robin to the zone with the fewest of the group's instances; on a tie, to the zone with
@@ -94,7 +106,7 @@ def provision_plan(groups, instances, protected=(), zones=()):
 
     plan = []
     for group in groups:
-        live = [i for i in instances if _roles_tag(i) == group["roles_tag"]]
+        live = [i for i in instances if _group_of(i, groups) == group["name"]]
         by_zone = {name: [] for name in names}
         for instance in live:
             by_zone.setdefault(_zone(instance) if zones else "", []).append(instance)
@@ -128,6 +140,8 @@ def provision_plan(groups, instances, protected=(), zones=()):
                 "launch": launch,
                 "launches": launches,
                 "retire": retire,
+                # Live instances without a geostack:group tag (launched before it existed), to tag before counting.
+                "adopt": [i["instance_id"] for i in live if not (i.get("tags") or {}).get("geostack:group")],
                 "zones": {name: len(found) for name, found in by_zone.items() if name},
             }
         )
@@ -192,7 +206,7 @@ def provision_renames(groups, instances, cluster):
     for group in groups:
         prefix = f"{cluster}-{group['name']}-"
         pattern = re.compile(re.escape(prefix) + r"([0-9]+)$")
-        live = sorted((i for i in instances if _roles_tag(i) == group["roles_tag"]), key=_age_key)
+        live = sorted((i for i in instances if _group_of(i, groups) == group["name"]), key=_age_key)
         used = set()
         unnamed = []
         for inst in live:
@@ -223,11 +237,19 @@ def security_group_rules(rules, cluster, admin_cidr):
     return out
 
 
-def security_group_specs(groups, cluster, admin_cidr, web_extra_ports=()):
-    """The role's security group table as geostack.cluster.ec2_security_groups' groups (the web group gets the extra ports)."""
+LB_GROUP = {"suffix": "lb", "description": "application load balancer",
+            "rules": [{"proto": "tcp", "ports": [80, 443], "world": True, "desc": "HTTP(S) to the load balancer"}]}
+
+
+def security_group_specs(groups, cluster, admin_cidr, web_extra_ports=(), load_balancer=False):
+    """The role's security group table as geostack.cluster.ec2_security_groups' groups (the web group gets the extra
+    ports). With a load balancer, it gets its own group (80 and 443 from the world), and the web group's 80 and 443
+    come only from it."""
     specs = []
-    for group in groups:
+    for group in [*groups, LB_GROUP] if load_balancer else groups:
         rules = list(group["rules"])
+        if group["suffix"] == "web" and load_balancer:
+            rules = [{**rule, "group": "lb", "world": False} if rule.get("world") else rule for rule in rules]
         if group["suffix"] == "web" and web_extra_ports:
             rules.append({"proto": "tcp", "ports": list(web_extra_ports), "world": True, "desc": "extra web ports"})
         specs.append(

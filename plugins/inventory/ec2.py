@@ -13,6 +13,9 @@ description:
   - Builds the layer groups C(managers), C(workers), C(web), C(swarm), C(citus_coordinator), C(citus_workers), C(citus),
     C(rabbitmq), C(zookeeper) and C(monitoring) from the comma-separated C(geostack:roles) tag, and C(swarm_bootstrap),
     one stable manager.
+  - Puts each host in C(node_group_<group>) from its C(geostack:group) tag (the C(provision_layout) group that launched
+    it; characters other than letters, digits and C(_) become C(_)), for group_vars that differ between node groups with
+    the same roles, such as two web groups serving different apps. The group is also the hostvar C(geostack_node_group).
   - Checks the cluster's topology and fails, naming the instances, on an unknown role, zero or an even number of managers,
     more than one Citus coordinator, an even number of ZooKeeper nodes, or a duplicate C(geostack:index) within a role.
   - Tag values are data. They are never templated and every string is marked unsafe (ansible-core 2.19 and later trust no
@@ -200,6 +203,8 @@ TAG_CLUSTER = "geostack:cluster"
 TAG_ROLES = "geostack:roles"
 TAG_INDEX = "geostack:index"
 TAG_LABEL_PREFIX = "geostack:label:"
+TAG_GROUP = "geostack:group"
+NODE_GROUP_PREFIX = "node_group_"
 
 # role tag value -> inventory group: ROLE_GROUPS, from module_utils/topology.py.
 # parent group -> roles whose hosts it holds
@@ -558,6 +563,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 self.inventory.add_host(host, group=ROLE_GROUPS[role])
             if not inst["_roles"]:
                 self.inventory.add_host(host, group=UNASSIGNED)
+            if hostvars["geostack_node_group"]:
+                node_group = NODE_GROUP_PREFIX + re.sub(r"\W", "_", hostvars["geostack_node_group"], flags=re.ASCII)
+                self.inventory.add_group(node_group)
+                self.inventory.add_host(host, group=node_group)
 
             if self.get_option("compose") or self.get_option("groups") or self.get_option("keyed_groups"):
                 self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)
@@ -599,6 +608,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             "geostack_index": indexes,
             "geostack_private_address": inst["PrivateIpAddress"],
             "geostack_zone": inst["AvailabilityZone"] or "",
+            "geostack_node_group": tags.get(TAG_GROUP, ""),
             "swarm_node_labels": labels,
         }
         if "Raw" in inst:

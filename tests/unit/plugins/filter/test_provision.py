@@ -16,8 +16,10 @@ from ansible_collections.geostack.cluster.plugins.filter.provision import (
 )
 
 
-def inst(iid, roles, name=None, launch="2026-01-01T00:00:00+00:00", zone=None):
+def inst(iid, roles, name=None, launch="2026-01-01T00:00:00+00:00", zone=None, group=None):
     tags = {"geostack:roles": roles}
+    if group:
+        tags["geostack:group"] = group
     if name:
         tags["Name"] = name
     found = {"instance_id": iid, "launch_time": launch, "tags": tags}
@@ -37,6 +39,26 @@ def test_layout_groups_and_counts():
     members = layout_members(groups)
     assert members["manager"] == ["manager-1", "manager-2", "manager-3"]
     assert members["zookeeper"] == ["broker-1"] and members["worker"] == []
+
+
+def test_groups_with_the_same_roles_are_counted_by_their_group_tag():
+    groups = layout_groups({"manager": {"count": 1}, "web_users": {"count": 2, "roles": ["web"]},
+                            "web_rides": {"count": 1, "roles": ["web"]}}, "t", 8)
+    instances = [inst("i-m", "manager", group="manager"), inst("i-u", "web", group="web_users"),
+                 inst("i-r1", "web", group="web_rides", launch="2026-01-01"),
+                 inst("i-r2", "web", group="web_rides", launch="2026-01-02")]
+    plan = {p["name"]: p for p in provision_plan(groups, instances)}
+    assert (plan["web_users"]["live"], plan["web_users"]["launch"], plan["web_users"]["retire"]) == (1, 1, [])
+    assert (plan["web_rides"]["live"], plan["web_rides"]["launch"], plan["web_rides"]["retire"]) == (2, 0, ["i-r2"])
+    assert all(p["adopt"] == [] for p in plan.values())
+    # Instances launched before the group tag belong to the first group with their roles, which adopts them.
+    legacy = [inst("i-m", "manager"), inst("i-w1", "web"), inst("i-w2", "web")]
+    plan = {p["name"]: p for p in provision_plan(groups, legacy)}
+    assert plan["manager"]["adopt"] == ["i-m"]
+    assert plan["web_users"]["live"] == 2 and plan["web_users"]["adopt"] == ["i-w1", "i-w2"]
+    assert plan["web_rides"]["live"] == 0 and plan["web_rides"]["launch"] == 1
+    renames = provision_renames(groups, [*instances[:2], inst("i-r", "web", group="web_rides")], "c")
+    assert renames == [["i-m", "c-manager-1"], ["i-u", "c-web_users-1"], ["i-r", "c-web_rides-1"]]
 
 
 def test_layout_must_be_a_dict():

@@ -97,6 +97,21 @@ def test_type_node_labels(cloud, inventory):
     assert hostvars(inv, "r")["swarm_node_labels"] == zone
 
 
+def test_node_groups_are_inventory_groups_for_their_own_vars(cloud, inventory):
+    cloud.launch("web", "u", geostack__group="web_users")
+    cloud.launch("web", "r", geostack__group="web-rides")
+    cloud.launch("manager", "m")
+    inv = inventory()
+    groups = groups_of(inv)
+    # Both groups' nodes are web nodes; each is also in its own node group (a '-' becomes '_').
+    assert groups["web"] == ["r", "u"]
+    assert groups["node_group_web_users"] == ["u"] and groups["node_group_web_rides"] == ["r"]
+    assert hostvars(inv, "u")["geostack_node_group"] == "web_users"
+    # An instance from before the tag is in no node group.
+    assert hostvars(inv, "m")["geostack_node_group"] == ""
+    assert not any(name.startswith("node_group_") and "m" in hosts for name, hosts in groups.items())
+
+
 def test_instance_dump_only_when_asked(cloud, inventory):
     (iid,) = cloud.launch("manager", "m1")
     hv = hostvars(inventory(instance_dump=True), "m1")

@@ -1,0 +1,127 @@
+# Copyright (c) 2026, geostack.cluster maintainers
+# Apache License 2.0 (see galaxy.yml)
+"""The web tier's application load balancer: its names, target groups and listeners from provision_layout and
+provision_load_balancer_routes, and what is wrong with them, in plain Python so that the rules are unit-tested and
+shared by provision (AWS and the emulator) and the local cloud's proxy."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from ansible.errors import AnsibleFilterError
+
+# Names of load balancers and target groups: at most 32 letters, digits and '-', not starting or ending with '-'.
+_AWS_NAME_MAX = 32
+_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()+,;=:@%/-]*$")
+_CERTIFICATE = re.compile(r"^arn:aws[a-z-]*:(acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+"
+                          r"|iam::\d{12}:server-certificate/[\w+=,.@/-]+)$")
+VAR = "provision_load_balancer_routes"
+
+
+def aws_name(text):
+    """A name ELB accepts for text: '_' and other characters become '-', and one longer than 32 characters keeps its
+    first 23 and a digest of the whole, so two clusters' names never meet by truncation."""
+    name = re.sub(r"[^A-Za-z0-9-]+", "-", str(text)).strip("-")
+    if len(name) > _AWS_NAME_MAX:
+        name = f"{name[:23].rstrip('-')}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+    return name
+
+
+def _web_groups(groups):
+    return [g["name"] for g in groups if "web" in g["roles"]]
+
+
+def load_balancer_errors(groups, routes, certificate_arn="", zones=()):
+    """What keeps the load balancer from being built, one sentence each naming the variable at fault."""
+    errors = []
+    web = _web_groups(groups)
+    names = [g["name"] for g in groups]
+    if len(list(zones or [])) < 2:
+        errors.append(f"provision_load_balancer needs at least 2 provision_availability_zones (an application load"
+                      f" balancer spans two or more zones); got {len(list(zones or []))}")
+    if not isinstance(routes, list) or not routes:
+        return [*errors, f"{VAR} must be a non-empty list of {{path, group}}, got {routes!r}"]
+    seen = set()
+    for index, route in enumerate(routes):
+        at = f"{VAR}[{index}]"
+        if not isinstance(route, dict) or set(route) - {"path", "group", "health"}:
+            errors.append(f"{at} must be a dict of path, group and optionally health, got {route!r}")
+            continue
+        path, group = route.get("path"), route.get("group")
+        if not isinstance(path, str) or not _PATH.match(path) or "*" in path:
+            errors.append(f"{at}.path must be a URL path prefix starting with '/', got {path!r}")
+        elif path in seen:
+            errors.append(f"{at}.path {path} is routed twice")
+        seen.add(path)
+        if group not in names:
+            errors.append(f"{at}.group {group} is not a node group of provision_layout (it has {', '.join(names)})")
+        elif group not in web:
+            errors.append(f"{at}.group {group} has no web role, so nothing there serves HTTP")
+        health = route.get("health")
+        if health is not None and (not isinstance(health, str) or not _PATH.match(health)):
+            errors.append(f"{at}.health must be a URL path starting with '/', got {health!r}")
+    if certificate_arn and not _CERTIFICATE.match(str(certificate_arn)):
+        errors.append(f"provision_load_balancer_certificate_arn {certificate_arn} is not an ACM or IAM certificate ARN"
+                      " (arn:aws:acm:<region>:<account>:certificate/<id>)")
+    return errors
+
+
+def load_balancer_plan(groups, cluster, routes, certificate_arn=""):
+    """The load balancer of a cluster: name; target_groups [{name, group, health_path}], one per web node group
+    (its health check path: the `health` of the group's first route, else that route's path, else '/'); rules
+    [{priority, path, pattern, group, target_group}], longest path first as the web role's prefixes match; default
+    (the target group of the '/' route, or none: a 404); and listeners as amazon.aws.elb_application_lb takes them
+    (HTTP on 80, or with a certificate HTTPS on 443 and 80 redirecting to it)."""
+    errors = load_balancer_errors(groups, routes, certificate_arn, zones=["-", "-"])
+    if errors:
+        raise AnsibleFilterError("; ".join(errors))
+    names = {group: aws_name(f"{cluster}-{group}") for group in _web_groups(groups)}
+    target_groups = []
+    for group, name in names.items():
+        mine = [r for r in routes if r["group"] == group]
+        health = (mine[0].get("health") or mine[0]["path"]) if mine else "/"
+        target_groups.append({"name": name, "group": group, "health_path": health})
+    ordered = sorted((r for r in routes if r["path"] != "/"), key=lambda r: (-len(r["path"]), r["path"]))
+    rules = [{"priority": index, "path": r["path"], "pattern": f"{r['path']}*", "group": r["group"],
+              "target_group": names[r["group"]]} for index, r in enumerate(ordered, 1)]
+    default = next((names[r["group"]] for r in routes if r["path"] == "/"), None)
+    default_actions = ([{"Type": "forward", "TargetGroupName": default}] if default else
+                       [{"Type": "fixed-response",
+                         "FixedResponseConfig": {"StatusCode": "404", "ContentType": "text/plain", "MessageBody": "no route"}}])
+    routed = {
+        "DefaultActions": default_actions,
+        "Rules": [{"Priority": str(r["priority"]),
+                   "Conditions": [{"Field": "path-pattern", "Values": [r["pattern"]]}],
+                   "Actions": [{"Type": "forward", "TargetGroupName": r["target_group"]}]} for r in rules],
+    }
+    if certificate_arn:
+        listeners = [
+            {"Protocol": "HTTPS", "Port": 443, "Certificates": [{"CertificateArn": certificate_arn}], **routed},
+            {"Protocol": "HTTP", "Port": 80, "DefaultActions": [
+                {"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}]},
+        ]
+    else:
+        listeners = [{"Protocol": "HTTP", "Port": 80, **routed}]
+    return {"name": aws_name(cluster), "target_groups": target_groups, "rules": rules, "default": default,
+            "listeners": listeners}
+
+
+def load_balancer_targets(target_groups, instances):
+    """Each target group with its targets: the live instances of its node group (geostack:group tag), on port 80."""
+    out = []
+    for tg in target_groups:
+        ids = sorted(i["instance_id"] for i in instances or []
+                     if (i.get("tags") or {}).get("geostack:group") == tg["group"])
+        out.append({**tg, "targets": [{"Id": iid, "Port": 80} for iid in ids]})
+    return out
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "aws_name": aws_name,
+            "load_balancer_errors": load_balancer_errors,
+            "load_balancer_plan": load_balancer_plan,
+            "load_balancer_targets": load_balancer_targets,
+        }

@@ -1,0 +1,141 @@
+"""The web tier's application load balancer (provision_load_balancer) against a real moto ELBv2 server: the RideShare
+layout's target groups, routes and security groups, registration as the web groups scale, and bad input."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from playbook_runner import assert_refused_before_any_change
+
+from .conftest import REGION, live, run_playbook, security_groups
+
+ZONES = ["us-east-1a", "us-east-1b"]
+RIDESHARE = {
+    "manager": {"count": 1},
+    "web_users": {"count": 2, "roles": ["web"]},
+    "web_rides": {"count": 1, "roles": ["web"]},
+}
+ROUTES = [{"path": "/api/v1/users", "group": "web_users"}, {"path": "/", "group": "web_rides", "health": "/health"}]
+
+
+@pytest.fixture
+def elb(moto_url):
+    return boto3.client("elbv2", region_name=REGION, endpoint_url=moto_url, aws_access_key_id="testing",
+                        aws_secret_access_key="testing")
+
+
+def balancer(elb, name: str) -> dict:
+    """The load balancer's rules (pattern -> target group name, 'default' for the default action) and each target
+    group's health check path and registered instances."""
+    lb = elb.describe_load_balancers(Names=[name])["LoadBalancers"][0]
+    groups = {g["TargetGroupArn"]: g for g in elb.describe_target_groups(LoadBalancerArn=lb["LoadBalancerArn"])["TargetGroups"]}
+    (listener,) = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    rules = {}
+    for rule in elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]:
+        key = "default" if rule["IsDefault"] else rule["Conditions"][0]["Values"][0]
+        rules[key] = groups[rule["Actions"][0]["TargetGroupArn"]]["TargetGroupName"]
+    targets = {
+        g["TargetGroupName"]: (g["HealthCheckPath"], sorted(
+            t["Target"]["Id"] for t in elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]))
+        for arn, g in groups.items()
+    }
+    return {"dns": lb["DNSName"], "zones": sorted(z["ZoneName"] for z in lb["AvailabilityZones"]),
+            "port": listener["Port"], "rules": rules, "targets": targets, "security_groups": lb["SecurityGroups"]}
+
+
+TERMINATE = """
+- name: Terminate one drained node
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Terminate it
+      ansible.builtin.include_role:
+        name: geostack.cluster.provision
+        tasks_from: terminate
+      vars:
+        provision_terminate_ids: [{retired}]
+"""
+
+
+def test_the_rideshare_layout_routes_by_path_to_each_web_group_and_registers_its_nodes(make_cluster, ec2, elb, tmp_path):
+    cluster = make_cluster(provision_layout=RIDESHARE, provision_availability_zones=ZONES, provision_load_balancer=True,
+                           provision_load_balancer_routes=ROUTES)
+    run = cluster.play("provision.yml")
+    assert run.rc == 0, run.failures or run.output[-3000:]
+    ids = {group: sorted(cluster.ids(f"node_group_{group}").values()) for group in ("web_users", "web_rides")}
+    assert [len(ids["web_users"]), len(ids["web_rides"])] == [2, 1]
+    # Both groups are web nodes; each is its own inventory group, for its own web_apps.
+    assert sorted(cluster.group("web")) == sorted(cluster.group("node_group_web_users") + cluster.group("node_group_web_rides"))
+
+    users, rides = f"{cluster.name}-web-users", f"{cluster.name}-web-rides"
+    lb = balancer(elb, cluster.name)
+    assert lb["zones"] == ZONES and lb["port"] == 80
+    assert lb["rules"] == {"/api/v1/users*": users, "default": rides}
+    assert lb["targets"] == {users: ("/api/v1/users", ids["web_users"]), rides: ("/health", ids["web_rides"])}
+    assert f"load balancer: {lb['dns']}" in run.output
+
+    # The load balancer's group takes 80 and 443 from anywhere; web nodes take them only from it.
+    sgs = security_groups(ec2, cluster.name)
+    lb_group = sgs[f"{cluster.name}-lb"]
+    assert lb["security_groups"] == [lb_group["GroupId"]]
+    assert sorted((p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in lb_group["IpPermissions"]) == [
+        (80, ["0.0.0.0/0"]), (443, ["0.0.0.0/0"])]
+    web_80 = [p for p in sgs[f"{cluster.name}-web"]["IpPermissions"] if p["FromPort"] in (80, 443)]
+    assert web_80 and all(p["IpRanges"] == [] and [g["GroupId"] for g in p["UserIdGroupPairs"]] == [lb_group["GroupId"]]
+                          for p in web_80)
+
+    again = cluster.play("provision.yml")
+    assert again.rc == 0 and again.total("changed") == 0, again.changed_tasks()
+    check = cluster.play("provision.yml", "--check")
+    assert check.rc == 0 and check.total("changed") == 0, check.changed_tasks()
+
+    # A target removed by hand is registered again; a new users node joins the users group only.
+    elb.deregister_targets(TargetGroupArn=elb.describe_target_groups(Names=[users])["TargetGroups"][0]["TargetGroupArn"],
+                           Targets=[{"Id": ids["web_users"][0], "Port": 80}])
+    grown = cluster.play("provision.yml", provision_layout={**RIDESHARE, "web_users": {"count": 3, "roles": ["web"]}})
+    assert grown.rc == 0, grown.failures
+    users_now = sorted(cluster.ids("node_group_web_users").values())
+    assert len(users_now) == 3 and set(ids["web_users"]) < set(users_now)
+    assert balancer(elb, cluster.name)["targets"] == {users: ("/api/v1/users", users_now), rides: ("/health", ids["web_rides"])}
+
+    # Retiring a users node (as remove_node.yml and scale.yml do once it is drained) deregisters it first.
+    retired = users_now[-1]
+    playbook = tmp_path / "terminate.yml"
+    playbook.write_text(TERMINATE.format(retired=retired))
+    out = run_playbook(playbook, inventory=cluster.dir)
+    assert out.rc == 0, out.failures or out.output[-3000:]
+    assert f"{retired} from {users}" in out.output
+    assert retired not in [i["InstanceId"] for i in live(ec2, cluster.name)]
+    assert balancer(elb, cluster.name)["targets"][users] == ("/api/v1/users", users_now[:-1])
+
+    gone = cluster.play("teardown.yml", geostack_teardown_confirm=cluster.name)
+    assert gone.rc == 0, gone.failures
+    assert all(lb["LoadBalancerName"] != cluster.name for lb in elb.describe_load_balancers()["LoadBalancers"])
+    assert not {users, rides} & {g["TargetGroupName"] for g in elb.describe_target_groups()["TargetGroups"]}
+    assert live(ec2, cluster.name) == [] and security_groups(ec2, cluster.name) == {}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"provision_load_balancer_routes": [{"path": "/api/v1/users", "group": "web_user"}, {"path": "/", "group": "web_rides"}]},
+         "provision_load_balancer_routes[0].group web_user is not a node group of provision_layout (it has manager, web_rides, web_users)"),
+        ({"provision_load_balancer_routes": [{"path": "/", "group": "manager"}]},
+         "provision_load_balancer_routes[0].group manager has no web role"),
+        ({"provision_load_balancer_routes": [{"path": "api", "group": "web_users"}]},
+         "provision_load_balancer_routes[0].path must be a URL path prefix starting with '/'"),
+        ({"provision_load_balancer_certificate_arn": "arn:aws:acm:us-east-1:1234:cert/x"},
+         "provision_load_balancer_certificate_arn arn:aws:acm:us-east-1:1234:cert/x is not an ACM or IAM certificate ARN"),
+        ({"provision_availability_zones": ["us-east-1a"]},
+         "provision_load_balancer needs at least 2 provision_availability_zones"),
+    ],
+    ids=lambda v: str(v)[:60],
+)
+def test_bad_load_balancer_settings_fail_before_anything_is_created(make_cluster, ec2, elb, overrides, named):
+    cluster = make_cluster(**{"provision_layout": RIDESHARE, "provision_availability_zones": ZONES,
+                              "provision_load_balancer": True, "provision_load_balancer_routes": ROUTES, **overrides})
+    run = cluster.play("provision.yml")
+    assert_refused_before_any_change(run, named, "provision")
+    assert live(ec2, cluster.name) == [] and security_groups(ec2, cluster.name) == {}
+    assert all(lb["LoadBalancerName"] != cluster.name for lb in elb.describe_load_balancers()["LoadBalancers"])
