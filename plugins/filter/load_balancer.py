@@ -13,10 +13,12 @@ from ansible.errors import AnsibleFilterError
 
 # Names of load balancers and target groups: at most 32 letters, digits and '-', not starting or ending with '-'.
 _AWS_NAME_MAX = 32
-_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()+,;=:@%/-]*$")
+_PATH = re.compile(r"^/[A-Za-z0-9._~!$&()+,;=:@%/-]*$")
 _CERTIFICATE = re.compile(r"^arn:aws[a-z-]*:(acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+"
                           r"|iam::\d{12}:server-certificate/[\w+=,.@/-]+)$")
 VAR = "provision_load_balancer_routes"
+# TLS 1.2 and 1.3 only, as the web role speaks.
+SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
 
 def aws_name(text):
@@ -67,12 +69,12 @@ def load_balancer_errors(groups, routes, certificate_arn="", zones=()):
     return errors
 
 
-def load_balancer_plan(groups, cluster, routes, certificate_arn=""):
+def load_balancer_plan(groups, cluster, routes, certificate_arn="", ssl_policy=SSL_POLICY):
     """The load balancer of a cluster: name; target_groups [{name, group, health_path}], one per web node group
     (its health check path: the `health` of the group's first route, else that route's path, else '/'); rules
     [{priority, path, pattern, group, target_group}], longest path first as the web role's prefixes match; default
     (the target group of the '/' route, or none: a 404); and listeners as amazon.aws.elb_application_lb takes them
-    (HTTP on 80, or with a certificate HTTPS on 443 and 80 redirecting to it)."""
+    (HTTP on 80, or with a certificate HTTPS on 443 with ssl_policy and 80 redirecting to it)."""
     errors = load_balancer_errors(groups, routes, certificate_arn, zones=["-", "-"])
     if errors:
         raise AnsibleFilterError("; ".join(errors))
@@ -97,7 +99,8 @@ def load_balancer_plan(groups, cluster, routes, certificate_arn=""):
     }
     if certificate_arn:
         listeners = [
-            {"Protocol": "HTTPS", "Port": 443, "Certificates": [{"CertificateArn": certificate_arn}], **routed},
+            {"Protocol": "HTTPS", "Port": 443, "Certificates": [{"CertificateArn": certificate_arn}],
+             "SslPolicy": ssl_policy or SSL_POLICY, **routed},
             {"Protocol": "HTTP", "Port": 80, "DefaultActions": [
                 {"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}]},
         ]
@@ -117,11 +120,82 @@ def load_balancer_targets(target_groups, instances):
     return out
 
 
+_STATE_SERVED = ("initial", "healthy", "unhealthy", "unavailable")
+
+
+def _pattern_regex(pattern):
+    """An ALB path pattern ('*' any characters, '?' one) as an anchored regular expression without quotes."""
+    out = "".join(".*" if c == "*" else "." if c == "?" else ("\\" + c if c in ".^$+(){}[]|\\" else c) for c in pattern)
+    return f"^{out}$"
+
+
+def _status_regex(codes):
+    """A target group's matcher (`200`, `200,202` or `200-299`) as a regular expression of the codes it takes."""
+    taken = []
+    for part in str(codes or "200").split(","):
+        low, _sep, high = part.strip().partition("-")
+        taken += [str(code) for code in range(int(low), int(high or low) + 1)]
+    return f"^({'|'.join(taken)})$"
+
+
+def load_balancer_proxy(load_balancers, target_groups, instances):
+    """What the local cloud's reverse proxy serves, from the emulated load balancer's state as
+    amazon.aws.elb_application_lb_info (with listeners and rules) and community.aws.elb_target_group_info (with the
+    targets' health) read it: rules [{regex, backend}] in priority order, the default backend, and backends [{name,
+    health_path, interval, timeout, rise, fall, status_regex, servers [{id, address, port}]}] or fixed responses
+    [{name, status, body}]. A target's address is its instance's private address (the node container's); targets that
+    are draining or not registered get no requests, as on an ALB. The listener served is the one with the forwarding
+    rules (the HTTPS one with a certificate, served as plain HTTP: the proxy does not terminate TLS)."""
+    lb = (load_balancers or [{}])[0]
+    addresses = {i["instance_id"]: i.get("private_ip_address") for i in instances or []}
+    groups = {tg["target_group_arn"]: tg for tg in target_groups or []}
+    listeners = sorted(lb.get("listeners") or [], key=lambda listener: listener.get("protocol") != "HTTPS")
+    listener = next((listener for listener in listeners
+                     if any(a.get("type") == "forward" for r in listener.get("rules") or [] for a in r.get("actions") or [])),
+                    listeners[0] if listeners else {})
+    backends, fixed = {}, {}
+
+    def target(action):
+        if action.get("type") == "forward" and action.get("target_group_arn") in groups:
+            tg = groups[action["target_group_arn"]]
+            name = aws_name(tg["target_group_name"])
+            backends[name] = {
+                "name": name, "health_path": tg.get("health_check_path") or "/",
+                "interval": int(tg.get("health_check_interval_seconds") or 30),
+                "timeout": int(tg.get("health_check_timeout_seconds") or 5),
+                "rise": int(tg.get("healthy_threshold_count") or 5), "fall": int(tg.get("unhealthy_threshold_count") or 2),
+                "status_regex": _status_regex((tg.get("matcher") or {}).get("http_code")),
+                "servers": [{"id": d["target"]["id"], "address": addresses[d["target"]["id"]],
+                             "port": int(d["target"].get("port") or tg.get("port") or 80)}
+                            for d in sorted(tg.get("targets_health_description") or [], key=lambda d: d["target"]["id"])
+                            if (d.get("target_health") or {}).get("state", "healthy") in _STATE_SERVED
+                            and addresses.get(d["target"]["id"])],
+            }
+            return name
+        config = action.get("fixed_response_config") or {"status_code": "503", "message_body": "not emulated"}
+        name = f"fixed-{config.get('status_code')}-{len(fixed) + 1}"
+        fixed[name] = {"name": name, "status": int(config.get("status_code") or 503), "body": config.get("message_body") or ""}
+        return name
+
+    rules, default = [], None
+    for rule in sorted(listener.get("rules") or [], key=lambda r: int(r["priority"]) if str(r["priority"]).isdigit() else 1 << 30):
+        backend = target((rule.get("actions") or [{}])[0])
+        if rule.get("is_default"):
+            default = backend
+            continue
+        patterns = [v for c in rule.get("conditions") or [] if c.get("field") == "path-pattern"
+                    for v in c.get("values") or (c.get("path_pattern_config") or {}).get("values") or []]
+        rules.extend({"regex": _pattern_regex(p), "backend": backend} for p in patterns if "'" not in p)
+    return {"name": lb.get("load_balancer_name", ""), "dns_name": lb.get("dns_name", ""), "rules": rules,
+            "default": default, "backends": list(backends.values()), "fixed": list(fixed.values())}
+
+
 class FilterModule:
     def filters(self):
         return {
             "aws_name": aws_name,
             "load_balancer_errors": load_balancer_errors,
             "load_balancer_plan": load_balancer_plan,
+            "load_balancer_proxy": load_balancer_proxy,
             "load_balancer_targets": load_balancer_targets,
         }

@@ -16,11 +16,12 @@ def _first(groups, hostvars, group):
     return (hostvars.get(members[0]) or {}) if members else {}
 
 
-def cluster_summary(groups, hostvars, cluster="?"):
+def cluster_summary(groups, hostvars, cluster="?", load_balancer=()):
     """The summary of a cluster from the inventory's groups and hostvars: each host's private address, each layer
     group's addresses, the URLs of the web tier, the RabbitMQ management UI, Prometheus and the Citus coordinator (with
     the roles' defaults unless the inventory sets the ports), and a `citus` line when the citus role found no Citus to
-    install (citus_install_method auto)."""
+    install (citus_install_method auto). load_balancer: the load balancer's addresses (its DNS name, and on the local
+    cloud the proxy's URL), listed first among the URLs."""
     groups = groups or {}
 
     def address(host):
@@ -40,6 +41,10 @@ def cluster_summary(groups, hostvars, cluster="?"):
             for a in addresses["citus_coordinator"]
         ],
     }
+    lb = [a if "://" in a else f"{'https' if web.get('provision_load_balancer_certificate_arn') else 'http'}://{a}/"
+          for a in load_balancer or () if a]
+    if lb:
+        urls = {"load_balancer": lb, **urls}
     summary = {
         "cluster": cluster,
         "hosts": {host: address(host) for host in groups.get("all") or []},

@@ -116,6 +116,27 @@ def test_the_rideshare_layout_routes_by_path_to_each_web_group_and_registers_its
     assert live(ec2, cluster.name) == [] and security_groups(ec2, cluster.name) == {}
 
 
+def test_a_certificate_serves_https_and_http_redirects_to_it(make_cluster, moto_url, elb):
+    acm = boto3.client("acm", region_name=REGION, endpoint_url=moto_url, aws_access_key_id="testing",
+                       aws_secret_access_key="testing")
+    arn = acm.request_certificate(DomainName="rides.example.test")["CertificateArn"]
+    cluster = make_cluster(provision_layout={"manager": {"count": 1}, "web": {"count": 1}}, provision_availability_zones=ZONES,
+                           provision_load_balancer=True, provision_load_balancer_certificate_arn=arn)
+    run = cluster.play("provision.yml")
+    assert run.rc == 0, run.failures or run.output[-3000:]
+    lb = elb.describe_load_balancers(Names=[cluster.name])["LoadBalancers"][0]
+    listeners = {item["Port"]: item for item in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]}
+    assert sorted(listeners) == [80, 443]
+    assert listeners[443]["Protocol"] == "HTTPS" and listeners[443]["Certificates"][0]["CertificateArn"] == arn
+    assert listeners[443]["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert listeners[443]["DefaultActions"][0]["Type"] == "forward"
+    redirect = listeners[80]["DefaultActions"][0]
+    assert redirect["Type"] == "redirect" and redirect["RedirectConfig"]["Protocol"] == "HTTPS"
+    assert redirect["RedirectConfig"]["Port"] == "443" and redirect["RedirectConfig"]["StatusCode"] == "HTTP_301"
+    again = cluster.play("provision.yml")
+    assert again.rc == 0 and again.total("changed") == 0, again.changed_tasks()
+
+
 @pytest.mark.parametrize(
     ("overrides", "named"),
     [

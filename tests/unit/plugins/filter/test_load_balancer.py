@@ -6,6 +6,7 @@ from ansible_collections.geostack.cluster.plugins.filter.load_balancer import (
     aws_name,
     load_balancer_errors,
     load_balancer_plan,
+    load_balancer_proxy,
     load_balancer_targets,
 )
 from ansible_collections.geostack.cluster.plugins.filter.provision import layout_groups, security_group_specs
@@ -48,6 +49,7 @@ def test_a_certificate_serves_https_and_redirects_http():
     arn = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"
     https, http = load_balancer_plan(GROUPS, "c", ROUTES, arn)["listeners"]
     assert (https["Protocol"], https["Port"], https["Certificates"]) == ("HTTPS", 443, [{"CertificateArn": arn}])
+    assert https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
     assert len(https["Rules"]) == 2
     assert (http["Port"], http["DefaultActions"][0]["RedirectConfig"]) == (80, {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"})
     assert "Rules" not in http
@@ -101,3 +103,40 @@ def test_behind_the_load_balancer_web_nodes_take_http_only_from_it():
     assert web["rules"][2]["cidr_ip"] == "0.0.0.0/0" and web["rules"][2]["ports"] == [8080]
     assert lb["name"] == "c-lb" and lb["rules"] == [
         {"proto": "tcp", "ports": [80, 443], "rule_desc": "HTTP(S) to the load balancer", "cidr_ip": "0.0.0.0/0"}]
+
+
+def test_the_local_proxy_serves_the_emulated_rules_and_registered_targets():
+    def arn(name):
+        return f"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{name}/0f"
+
+    listener = {"protocol": "HTTP", "port": 80, "rules": [
+        {"priority": "default", "is_default": True, "conditions": [], "actions": [{"type": "forward", "target_group_arn": arn("c-rides")}]},
+        {"priority": "2", "is_default": False, "conditions": [{"field": "path-pattern", "values": ["/a?i/v1.0*"]}],
+         "actions": [{"type": "fixed-response", "fixed_response_config": {"status_code": "418", "message_body": "teapot"}}]},
+        {"priority": "1", "is_default": False, "conditions": [{"field": "path-pattern", "values": ["/api/v1/users*"]}],
+         "actions": [{"type": "forward", "target_group_arn": arn("c-users")}]},
+    ]}
+    groups = [
+        {"target_group_arn": arn("c-users"), "target_group_name": "c-users", "health_check_path": "/api/v1/users/health",
+         "health_check_interval_seconds": 5, "health_check_timeout_seconds": 4, "healthy_threshold_count": 2,
+         "unhealthy_threshold_count": 3, "matcher": {"http_code": "200-202"}, "port": 80,
+         "targets_health_description": [
+             {"target": {"id": "i-2", "port": 80}, "target_health": {"state": "healthy"}},
+             {"target": {"id": "i-1", "port": 80}, "target_health": {"state": "unhealthy"}},
+             # Draining (deregistered) targets and instances without an address get no requests.
+             {"target": {"id": "i-3", "port": 80}, "target_health": {"state": "draining"}},
+             {"target": {"id": "i-9", "port": 80}, "target_health": {"state": "healthy"}}]},
+        {"target_group_arn": arn("c-rides"), "target_group_name": "c-rides", "targets_health_description": []},
+    ]
+    instances = [{"instance_id": f"i-{n}", "private_ip_address": f"10.0.1.{n}"} for n in (1, 2, 3)]
+    proxy = load_balancer_proxy([{"load_balancer_name": "c", "dns_name": "c.elb", "listeners": [listener]}], groups, instances)
+    assert (proxy["name"], proxy["dns_name"], proxy["default"]) == ("c", "c.elb", "c-rides")
+    assert proxy["rules"] == [{"regex": "^/api/v1/users.*$", "backend": "c-users"}, {"regex": "^/a.i/v1\\.0.*$", "backend": "fixed-418-1"}]
+    users, rides = proxy["backends"]
+    assert users == {"name": "c-users", "health_path": "/api/v1/users/health", "interval": 5, "timeout": 4, "rise": 2, "fall": 3,
+                     "status_regex": "^(200|201|202)$",
+                     "servers": [{"id": "i-1", "address": "10.0.1.1", "port": 80}, {"id": "i-2", "address": "10.0.1.2", "port": 80}]}
+    assert rides["servers"] == [] and rides["health_path"] == "/"
+    assert proxy["fixed"] == [{"name": "fixed-418-1", "status": 418, "body": "teapot"}]
+    # No load balancer (yet): nothing to route.
+    assert load_balancer_proxy([], [], [])["rules"] == []

@@ -41,3 +41,12 @@ def test_citus_absent_is_said_with_the_nodes_that_could_not_reach_the_repository
     assert summary["citus"].startswith("absent: plain PostgreSQL + PostGIS + MobilityDB (citus_install_method auto")
     assert "m1, w1 cannot reach Citus's repository" in summary["citus"]
     assert "citus" not in cluster_summary(GROUPS, hostvars(m1={"_citus_on": False, "citus_enabled": False}))
+
+
+def test_the_load_balancer_comes_first_among_the_urls():
+    summary = cluster_summary(GROUPS, hostvars(), "geodata", ["geodata-123.us-east-1.elb.amazonaws.com", "http://127.0.0.1:32768", ""])
+    assert next(iter(summary["urls"])) == "load_balancer"
+    assert summary["urls"]["load_balancer"] == ["http://geodata-123.us-east-1.elb.amazonaws.com/", "http://127.0.0.1:32768"]
+    arn = {"provision_load_balancer_certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/x"}
+    assert cluster_summary(GROUPS, hostvars(web1=arn), "g", ["lb.example"])["urls"]["load_balancer"] == ["https://lb.example/"]
+    assert "load_balancer" not in cluster_summary(GROUPS, hostvars(), "g", ["", ""])["urls"]
