@@ -152,8 +152,8 @@ def test_requests_reach_the_app_their_path_is_routed_to_on_every_node_of_its_gro
     # The seed's rule is a prefix: /api/v1/users/<name> is the users service's too.
     assert call("GET", "/api/v1/users/ada")[1]["service"] == "users"
     # Round robin over each group's nodes.
-    assert {call("GET", "/api/v1/users")[1]["node"] for _ in range(6)} == set(users)
-    assert {call("GET", "/")[1]["node"] for _ in range(6)} == set(rides)
+    assert {call("GET", "/api/v1/users")[1]["node"] for _n in range(6)} == set(users)
+    assert {call("GET", "/")[1]["node"] for _n in range(6)} == set(rides)
 
 
 def test_check_mode_changes_nothing():
@@ -196,8 +196,8 @@ def test_a_zone_down_under_load_leaves_the_other_zone_serving_and_a_converge_bri
     dns = aws("elbv2").describe_load_balancers(Names=[CLUSTER])["LoadBalancers"][0]["DNSName"]
     assert f"http://{dns}/" in run.output and base_url() in run.output
     # The health checks put the zone's nodes back in rotation.
-    wait_for(lambda: {call("GET", "/api/v1/users")[1].get("node") for _ in range(6)} == set(users), timeout=60)
-    wait_for(lambda: {call("GET", "/")[1].get("node") for _ in range(6)} == set(rides), timeout=60)
+    wait_for(lambda: {call("GET", "/api/v1/users")[1].get("node") for _n in range(6)} == set(users), timeout=60)
+    wait_for(lambda: {call("GET", "/")[1].get("node") for _n in range(6)} == set(rides), timeout=60)
 
 
 RETIRE = """
@@ -230,7 +230,7 @@ def test_a_node_retired_under_load_costs_no_request(tmp_path):
     assert instance not in emulated_targets()[f"{CLUSTER}-web-rides"]
     assert instance not in proxy_servers()[f"{CLUSTER}-web-rides"]
     assert subprocess.run(["docker", "inspect", instance], capture_output=True, check=False).returncode != 0
-    assert {call("GET", "/")[1]["node"] for _ in range(4)} == set(rides) - {node}
+    assert {call("GET", "/")[1]["node"] for _n in range(4)} == set(rides) - {node}
 
 
 @pytest.fixture(autouse=True)
