@@ -266,6 +266,22 @@ def web_input_errors(apps, routes, upstreams=None):
     return errors
 
 
+def web_load_balancer_errors(routes, lb_routes, node_group):
+    """The paths the load balancer sends to this node's node group (provision_load_balancer_routes) that its
+    web_routes would not serve: nginx serves a path when some route's path is a prefix of it."""
+    errors = []
+    prefixes = [r.get("path") for r in routes or [] if isinstance(r, dict) and isinstance(r.get("path"), str)]
+    for index, route in enumerate(lb_routes or []):
+        if not isinstance(route, dict) or route.get("group") != node_group or not node_group:
+            continue
+        for kind, path in (("path", route.get("path")), ("health", route.get("health"))):
+            if isinstance(path, str) and not any(path.startswith(prefix) for prefix in prefixes):
+                errors.append(
+                    f"provision_load_balancer_routes[{index}] sends {kind} {path} to node group {node_group}, but its"
+                    f" web_routes ({', '.join(prefixes) or 'none'}) serve no prefix of it")
+    return errors
+
+
 def web_route_checks(routes, apps):
     """What to request through nginx after a deploy, one {path, status, route} per route.
 
@@ -301,6 +317,7 @@ class FilterModule:
     def filters(self):
         return {
             "web_input_errors": web_input_errors,
+            "web_load_balancer_errors": web_load_balancer_errors,
             "web_route_checks": web_route_checks,
             "web_probe_failures": web_probe_failures,
             "web_source_type": web_source_type,

@@ -162,6 +162,31 @@ def test_check_mode_changes_nothing():
     assert run.total("changed") == 0, run.changed_tasks()
 
 
+WEB_ONLY = """
+- name: Converge the web tier only
+  hosts: web
+  gather_facts: true
+  roles:
+    - role: geostack.cluster.web
+"""
+
+
+def test_a_load_balancer_route_a_group_does_not_serve_is_refused_before_any_change(tmp_path):
+    playbook = tmp_path / "web.yml"
+    playbook.write_text(WEB_ONLY)
+    routes = [{"path": "/api/v1/users", "group": "web_users", "health": "/api/v1/users/health"},
+              {"path": "/api/v2/rides", "group": "web_users"}, {"path": "/", "group": "web_rides", "health": "/health"}]
+    run = run_playbook(playbook, inventory=INVENTORY, extra_vars={"provision_load_balancer_routes": routes})
+    assert run.rc != 0 and run.total("changed") == 0, run.changed_tasks()
+    messages = " ".join(m for msgs in run.failures.values() for m in msgs)
+    assert ("provision_load_balancer_routes[1] sends path /api/v2/rides to node group web_users, but its web_routes"
+            " (/api/v1/users) serve no prefix of it") in messages, messages
+    # Only the users nodes failed, and every node stopped there, the rides nodes too (one node's bad input stops them all).
+    assert run.failed_tasks() == {"Assert the apps, routes and upstreams"}
+    assert run.results[-1][0].endswith("Assert the apps, routes and upstreams"), run.results[-1][0]
+    assert sorted(run.failures) == sorted(inventory()["node_group_web_users"]["hosts"])
+
+
 def zone_of(instance: str) -> str:
     return subprocess.run(["docker", "inspect", "-f", '{{ index .Config.Labels "geostack.zone" }}', instance],
                           capture_output=True, text=True, check=True).stdout.strip()

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from ansible_collections.geostack.cluster.plugins.filter.web import (
     web_input_errors,
+    web_load_balancer_errors,
     web_probe_failures,
     web_route_checks,
     web_source_type,
@@ -205,3 +206,19 @@ def test_app_paths_and_input_checks_know_state_migrate_preload_and_exclude():
         "web_apps[0] (rides).preload must be true or false",
         "web_apps[0] (rides).exclude must be a list of glob patterns inside the source (e.g. [node_modules, '*.log'])",
     ]
+
+
+def test_a_node_behind_the_load_balancer_must_serve_what_it_sends_to_its_group():
+    lb_routes = [{"path": "/api/v1/users", "group": "web_users", "health": "/api/v1/users/health"},
+                 {"path": "/", "group": "web_rides", "health": "/health"}]
+    users_routes = [{"path": "/api/v1/users", "app": "users"}]
+    assert web_load_balancer_errors(users_routes, lb_routes, "web_users") == []
+    # Another group's routes, or no node group, ask nothing of this node.
+    assert web_load_balancer_errors(users_routes, lb_routes, "") == []
+    assert web_load_balancer_errors([{"path": "/", "app": "rides"}], lb_routes, "web_rides") == []
+    # A rides node's routes on the users group: neither the path nor the health check would be served.
+    assert web_load_balancer_errors([{"path": "/api/v1/rides", "app": "rides"}], lb_routes, "web_users") == [
+        "provision_load_balancer_routes[0] sends path /api/v1/users to node group web_users, but its web_routes"
+        " (/api/v1/rides) serve no prefix of it",
+        "provision_load_balancer_routes[0] sends health /api/v1/users/health to node group web_users, but its web_routes"
+        " (/api/v1/rides) serve no prefix of it"]
