@@ -1,10 +1,12 @@
-"""RideShare's rides service for the load balancer scenario: every answer says
-which service and which node gave it (plain WSGI, no dependencies)."""
+"""A RideShare service for the load balancer scenario: every answer says which
+service (SERVICE, from the app's env: users or rides) and which node gave it
+(plain WSGI, no dependencies)."""
 
 import json
+import os
 import socket
 
-SERVICE = "rides"
+SERVICE = os.environ["SERVICE"]
 
 
 def app(environ, start_response):
