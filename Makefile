@@ -58,7 +58,7 @@ unit: setup ## ansible-test units: tests/unit in a venv of tests/unit/requiremen
 integration: setup ## Integration tests (moto server, the local cloud)
 	@# One emulator per pytest worker; every test makes a cluster of its own. The
 	@# Galaxy install's tests share one tarball, so they keep to one worker (loadgroup).
-	pytest -q -n auto --dist loadgroup tests/integration
+	pytest -q -n auto --dist loadgroup --durations=15 tests/integration
 
 molecule: setup ## Molecule scenarios named in SCENARIOS, MOLECULE_LANES at a time
 	./scripts/molecule_lanes.sh $(MOLECULE_LANES) $(SCENARIOS)

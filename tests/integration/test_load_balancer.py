@@ -150,6 +150,8 @@ def test_a_certificate_serves_https_and_http_redirects_to_it(make_cluster, moto_
          "provision_load_balancer_certificate_arn arn:aws:acm:us-east-1:1234:cert/x is not an ACM or IAM certificate ARN"),
         ({"provision_availability_zones": ["us-east-1a"]},
          "provision_load_balancer needs at least 2 provision_availability_zones"),
+        ({"provision_load_balancer_health_interval": 3},
+         "provision_load_balancer_health_interval must be a number of seconds from 5 to 300 (what an ALB target group accepts), got 3."),
     ],
     ids=lambda v: str(v)[:60],
 )

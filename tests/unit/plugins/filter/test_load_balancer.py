@@ -80,6 +80,25 @@ def test_bad_settings_are_named(routes, certificate, zones, error):
             load_balancer_plan(GROUPS, "c", routes, certificate)
 
 
+@pytest.mark.parametrize(
+    ("interval", "draining", "error"),
+    [
+        (4, 30, "provision_load_balancer_health_interval must be a number of seconds from 5 to 300"),
+        (301, 30, "provision_load_balancer_health_interval must be a number of seconds from 5 to 300"),
+        ("ten", 30, "provision_load_balancer_health_interval must be a number of seconds from 5 to 300 (what an ALB target group accepts), got 'ten'"),
+        (10, -1, "provision_load_balancer_draining_timeout must be a number of seconds from 0 to 3600"),
+        (10, True, "provision_load_balancer_draining_timeout must be a number of seconds from 0 to 3600 (what an ALB target group accepts), got True"),
+    ],
+)
+def test_health_interval_and_draining_timeout_are_named_alone(interval, draining, error):
+    errors = load_balancer_errors(GROUPS, ROUTES, "", ZONES, interval, draining)
+    assert len(errors) == 1 and errors[0].startswith(error), errors
+    assert load_balancer_errors(GROUPS, ROUTES, "", ZONES, 5, 0) == []
+    assert load_balancer_errors(GROUPS, ROUTES, "", ZONES, 300, 3600) == []
+    # As `-e provision_load_balancer_health_interval=20` gives it.
+    assert load_balancer_errors(GROUPS, ROUTES, "", ZONES, "20", "0") == []
+
+
 def test_targets_are_the_live_instances_of_each_group():
     def inst(iid, group):
         return {"instance_id": iid, "tags": {"geostack:group": group, "geostack:roles": "web"}}
