@@ -100,7 +100,9 @@ def test_an_inventory_that_fails_stops_the_playbooks_without_the_repositorys_set
         port = probe.getsockname()[1]
     (project / "cloud.geostack_ec2.yml").write_text(yaml.safe_dump({
         "plugin": "geostack.cluster.ec2", "cluster": "nowhere", "regions": ["us-east-1"],
-        "endpoint_url": f"http://127.0.0.1:{port}", "access_key": "testing", "secret_key": "testing"}))
+        "endpoint_url": f"http://127.0.0.1:{port}", "access_key": "testing", "secret_key": "testing",
+        # One attempt: nothing will ever listen there, so botocore's retries (10 by default) would only wait.
+        "retries_max_attempts": 1, "connect_timeout": 1}))
     for playbook in ("geostack.cluster.verify", "geostack.cluster.upgrade"):
         proc = subprocess.run(["ansible-playbook", "-i", "cloud.geostack_ec2.yml", playbook], env=env, cwd=project,
                               capture_output=True, text=True, check=False)

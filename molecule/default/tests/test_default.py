@@ -541,5 +541,5 @@ def test_a_lost_worker_is_reported_and_an_interrupted_site_run_brings_the_cluste
     assert hostvars()[lost]["ansible_host"] == gone  # the same instance, on a new node
     records = json.loads(sh(container(MANAGER), "docker node inspect $(docker node ls -q)").stdout)
     assert [n["Status"]["State"] for n in records if n["Description"]["Hostname"] == lost] == ["ready"]
-    run = run_playbook(PROJECT / "playbooks" / "verify.yml", inventory=INVENTORY)
-    assert run.rc == 0, run.output[-3000:]
+    # site.yml ends with verify.yml: green, the lost node's swarm and Prometheus rows with it.
+    assert "checks are healthy." in output, output[-5000:]

@@ -59,11 +59,14 @@ def main_pid(app: str) -> int:
 
 
 class Load(threading.Thread):
-    """GET a path in a loop until stopped (bounded: count and time), new TLS connection each time."""
+    """GET a path in a loop until stopped (bounded: count and time), new TLS connection each time, a short pause
+    between requests: two clients still ask every few tens of milliseconds, without taking the cores the converge
+    under test needs."""
 
-    def __init__(self, ctx, path, max_requests=20000, max_seconds=300):
+    def __init__(self, ctx, path, max_requests=20000, max_seconds=300, pause=0.02):
         super().__init__(daemon=True)
         self.ctx, self.path, self.max_requests, self.max_seconds = ctx, path, max_requests, max_seconds
+        self.pause = pause
         self.stop = threading.Event()
         self.ok, self.failed, self.versions = 0, [], set()
 
@@ -79,6 +82,7 @@ class Load(threading.Thread):
                     self.failed.append(status)
             except (OSError, http.client.HTTPException) as error:
                 self.failed.append(repr(error))
+            self.stop.wait(self.pause)
 
 
 def redeploy_under_load(ctx):
