@@ -12,6 +12,7 @@ import ipaddress
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.geostack.cluster.plugins.module_utils.topology import inventory_groups
 
 QUORUM_ROLES = {"manager": "swarm managers", "zookeeper": "ZooKeeper members", "rabbitmq": "RabbitMQ members"}
 ROLES = ("manager", "worker", "web", "citus_coordinator", "citus_worker", "rabbitmq", "zookeeper", "monitoring")
@@ -37,9 +38,24 @@ def layout_groups(layout, instance_type, volume_size):
                 "roles_tag": ",".join(roles),
                 "instance_type": spec.get("instance_type") or instance_type,
                 "volume_size": int(spec.get("volume_size") or volume_size),
+                "image": str(spec.get("image") or ""),
             }
         )
     return groups
+
+
+def group_images(groups, baked):
+    """The image each node group launches from: {name: image id}, '' for the region's base image.
+
+    A group's ``image`` is '' (the base image), an AMI id, or 'baked': the newest available image in ``baked``
+    (ec2_ami_info records) tagged with that group by playbooks/bake.yml, '' when there is none yet.
+    """
+    newest = {}
+    for image in sorted(baked or [], key=lambda i: i.get("creation_date") or ""):
+        group = (image.get("tags") or {}).get("geostack:group")
+        if group and image.get("state", "available") == "available":
+            newest[group] = image["image_id"]
+    return {g["name"]: newest.get(g["name"], "") if g.get("image") == "baked" else g.get("image", "") for g in groups}
 
 
 def layout_members(groups):
@@ -326,6 +342,8 @@ class FilterModule:
         return {
             "layout_groups": layout_groups,
             "layout_members": layout_members,
+            "group_images": group_images,
+            "inventory_groups": inventory_groups,
             "provision_plan": provision_plan,
             "provision_renames": provision_renames,
             "security_group_rules": security_group_rules,

@@ -9,7 +9,8 @@ short_description: One geostack cluster's EC2 instances, grouped by their geosta
 version_added: 0.1.0
 description:
   - Discovers the EC2 instances of exactly one cluster, selected server-side by the C(geostack:cluster) tag.
-    Terminated and shutting-down instances are never returned.
+    Terminated and shutting-down instances are never returned, nor the image builders of C(playbooks/bake.yml)
+    (tagged C(geostack:bake)).
   - Builds the layer groups C(managers), C(workers), C(web), C(swarm), C(citus_coordinator), C(citus_workers), C(citus),
     C(rabbitmq), C(zookeeper) and C(monitoring) from the comma-separated C(geostack:roles) tag, and C(swarm_bootstrap),
     one stable manager.
@@ -186,7 +187,7 @@ from urllib.parse import urlparse
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.display import Display
-from ansible_collections.geostack.cluster.plugins.module_utils.topology import ROLE_GROUPS, shape_errors_by_role
+from ansible_collections.geostack.cluster.plugins.module_utils.topology import ROLE_GROUPS, UNION_GROUPS, shape_errors_by_role
 
 try:
     import boto3
@@ -202,16 +203,14 @@ display = Display()
 TAG_CLUSTER = "geostack:cluster"
 TAG_ROLES = "geostack:roles"
 TAG_INDEX = "geostack:index"
+# An image builder of playbooks/bake.yml: an instance of the cluster, never a node of it.
+TAG_BAKE = "geostack:bake"
 TAG_LABEL_PREFIX = "geostack:label:"
 TAG_GROUP = "geostack:group"
 NODE_GROUP_PREFIX = "node_group_"
 
-# role tag value -> inventory group: ROLE_GROUPS, from module_utils/topology.py.
-# parent group -> roles whose hosts it holds
-UNION_GROUPS = {
-    "swarm": ("manager", "worker", "web"),
-    "citus": ("citus_coordinator", "citus_worker"),
-}
+# role tag value -> inventory group: ROLE_GROUPS; parent group -> roles whose
+# hosts it holds: UNION_GROUPS; both from module_utils/topology.py.
 # swarm role -> typeNode label, in order of precedence
 TYPE_NODE = (("manager", "master"), ("web", "master-web"), ("worker", "worker"))
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
@@ -368,7 +367,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             for page in client.get_paginator("describe_instances").paginate(Filters=filters):
                 for reservation in page["Reservations"]:
                     for inst in reservation["Instances"]:
-                        found.append(self._normalise(inst, region))
+                        if not any(tag["Key"] == TAG_BAKE for tag in inst.get("Tags") or []):
+                            found.append(self._normalise(inst, region))
         except botocore.exceptions.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             auth = any(word in code for word in ("Auth", "Unauthorized", "Signature"))

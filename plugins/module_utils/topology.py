@@ -21,6 +21,18 @@ ROLE_GROUPS = {
     "zookeeper": "zookeeper",
     "monitoring": "monitoring",
 }
+# parent group -> roles whose hosts it holds
+UNION_GROUPS = {
+    "swarm": ("manager", "worker", "web"),
+    "citus": ("citus_coordinator", "citus_worker"),
+}
+
+
+def inventory_groups(roles) -> list[str]:
+    """The inventory groups a host with these geostack:roles is in (as the inventory plugin puts it)."""
+    roles = list(roles or [])
+    groups = [ROLE_GROUPS[r] for r in roles if r in ROLE_GROUPS]
+    return groups + [parent for parent, members in UNION_GROUPS.items() if set(members) & set(roles)]
 
 
 def is_odd(count: int) -> bool:
