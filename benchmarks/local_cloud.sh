@@ -10,7 +10,8 @@
 #      of the same image, all nodes in parallel (apt lists refreshed first,
 #      as the roles do);
 #   4. scale-out cost: scale.yml adding one worker to 2 workers (2 -> 3), and
-#      to 4 workers (4 -> 5);
+#      to 4 workers (4 -> 5); then bake.yml bakes the worker image, and
+#      scale.yml adds a worker from it (5 -> 6), to compare with 4 -> 5;
 #   5. the teardown.
 # Prints a table, then one JSON object with every figure as its last line.
 # Uses its own emulator port and cluster name, so `make cluster` is not touched.
@@ -111,11 +112,15 @@ play playbooks/scale.yml -e workers=4
 t6=$(now)
 play playbooks/scale.yml -e workers=5
 t7=$(now)
+play playbooks/bake.yml -e bake_group=worker
+t7b=$(now)
+play playbooks/scale.yml -e '{"geostack_layout_override": {"worker": {"count": 6, "image": "baked"}}}'
+t7c=$(now)
 cleanup; trap - EXIT
 t8=$(now)
 
-python3 - t0="$t0" t1="$t1" t1b="$t1b" t1c="$t1c" t2="$t2" t3="$t3" t4="$t4" t5="$t5" t6="$t6" t7="$t7" t8="$t8" \
-  settled="$settled" <<'PY'
+python3 - t0="$t0" t1="$t1" t1b="$t1b" t1c="$t1c" t2="$t2" t3="$t3" t4="$t4" t5="$t5" t6="$t6" t7="$t7" t7b="$t7b" \
+  t7c="$t7c" t8="$t8" settled="$settled" <<'PY'
 import json, sys
 t = {k: float(v) for k, v in (arg.split("=", 1) for arg in sys.argv[1:])}
 figures = {
@@ -126,12 +131,15 @@ figures = {
     "floor_s": round(t["t4"] - t["t3"], 1),
     "add_worker_2_s": round(t["t5"] - t["t4"], 1),
     "add_worker_4_s": round(t["t7"] - t["t6"], 1),
-    "teardown_s": round(t["t8"] - t["t7"], 1),
+    "bake_s": round(t["t7b"] - t["t7"], 1),
+    "add_worker_baked_s": round(t["t7c"] - t["t7b"], 1),
+    "teardown_s": round(t["t8"] - t["t7c"], 1),
 }
 figures["converge_over_floor"] = round(figures["converge_s"] / figures["floor_s"], 2)
 figures["rerun_over_converge"] = round(figures["rerun_s"] / figures["converge_s"], 2)
 figures["rerun_at_once_over_converge"] = round(figures["rerun_at_once_s"] / figures["converge_s"], 2)
 figures["add_worker_4_over_2"] = round(figures["add_worker_4_s"] / figures["add_worker_2_s"], 2)
+figures["add_worker_baked_over_plain"] = round(figures["add_worker_baked_s"] / figures["add_worker_4_s"], 2)
 rows = [
     ("site.yml from nothing (emulator, provision, all layers)", "converge_s"),
     ("re-run of site.yml right after it", "rerun_at_once_s"),
@@ -144,7 +152,10 @@ rows = [
     ("scale.yml: add a worker to 2 workers (2 -> 3)", "add_worker_2_s"),
     ("scale.yml: add a worker to 4 workers (4 -> 5)", "add_worker_4_s"),
     ("  cost with 4 workers / with 2 (goal <= 1.2)", "add_worker_4_over_2"),
-    ("teardown (instances, containers, network, SGs)", "teardown_s"),
+    ("bake.yml: bake the worker image (builder, packages, image)", "bake_s"),
+    ("scale.yml: add a worker from the baked image (5 -> 6)", "add_worker_baked_s"),
+    ("  baked / plain (4 -> 5) (goal <= 0.3)", "add_worker_baked_over_plain"),
+    ("teardown (instances, images, containers, network, SGs)", "teardown_s"),
 ]
 print(f"{'local cloud, reference layout (6 nodes), seconds':60} {'value':>8}")
 for label, key in rows:

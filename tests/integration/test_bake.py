@@ -57,7 +57,8 @@ def test_a_baked_worker_image_is_reused_and_launches_workers_with_their_packages
     assert f'"geostack.cluster":"{cluster.name}"' in labels and f'"geostack.ami":"{image["ImageId"]}"' in labels, labels
     # The builder is gone, from the emulator and from Docker; only the manager is live.
     assert live_ids(ec2, cluster.name) == sorted(manager.values())
-    assert docker("ps", "-aq", "--filter", "label=geostack.bake=worker", "--filter", f"label=geostack.cluster={cluster.name}").stdout == ""
+    nodes = docker("ps", "-a", "--filter", f"label=geostack.cluster={cluster.name}", "--format", "{{.Names}}").stdout.split()
+    assert nodes == list(manager.values()), nodes
 
     # The worker's packages are in the image, no service ran, and nothing of the builder's identity is left.
     report = in_image(node_image, "dpkg-query -W -f '${Status}\\n' docker.io prometheus-node-exporter; "

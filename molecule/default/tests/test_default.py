@@ -8,8 +8,10 @@ the nodes' addresses, and site.yml then is green, changing only the
 znode intact; bad scale input is
 refused before anything changes; `site.yml --tags scale -e workers=3` is
 killed while the new node installs Docker, and scale.yml run again finishes
-it without touching the other nodes (no secret in its -vvv log); then
-scale.yml shrinks the workers back, draining the newest worker first: its
+it without touching the other nodes (no secret in its -vvv log); bake.yml
+bakes the worker image (no secret, no node identity in it) and scale.yml
+adds a fourth worker from it, Ready in the swarm and Citus; then scale.yml
+shrinks the workers back to 2, draining the newest workers first: their
 swarm tasks move and no row is lost; upgrade.yml drains the one worker with
 a pending package upgrade (from a local apt repository) and touches no other
 node; a worker's container is removed, verify.yml names it, and site.yml,
@@ -43,6 +45,7 @@ SECRETS = Path.home() / ".cache" / "geostack" / CLUSTER
 MANAGER, WEB = f"{CLUSTER}-manager-1", f"{CLUSTER}-web-1"
 WORKERS = [f"{CLUSTER}-worker-{i}" for i in (1, 2)]
 NEW_WORKER = f"{CLUSTER}-worker-3"
+BAKED_WORKER = f"{CLUSTER}-worker-4"
 ZONES = ["us-east-1a", "us-east-1b"]
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
@@ -393,6 +396,36 @@ def test_running_scale_again_finishes_the_node_and_touches_no_other():
     assert_no_secret(output)
 
 
+def test_a_worker_from_the_baked_image_joins_as_a_plain_one_and_the_image_holds_no_secret():
+    """bake.yml bakes the worker group's image on a builder; the image holds none of the cluster's secrets and no
+    node identity. scale.yml to 4 workers from it: the new node starts from the baked node image, installs no package
+    in the bulk step, and is a Ready swarm worker and an active Citus worker; scale.yml's verify is green."""
+    run = run_playbook(PROJECT / "playbooks" / "bake.yml", inventory=INVENTORY, extra_vars={"bake_group": "worker"})
+    assert run.rc == 0, run.failures
+    [ami] = re.findall(r"launches from image (ami-[0-9a-f]+) where it says image: baked", run.output)
+    node_image = f"geostack/ami:{ami}"
+    found = subprocess.run(["docker", "run", "--rm", "-i", "--entrypoint", "sh", node_image, "-c",
+                            "cat /etc/machine-id; ls /etc/ssh/ssh_host_* /etc/ssl/private/ssl-cert-snakeoil.key "
+                            "/var/lib/rabbitmq/.erlang.cookie /var/lib/docker/swarm 2>/dev/null; "
+                            "grep -rlF -f /dev/stdin /etc /var/lib /root /home /opt /srv /usr/local 2>/dev/null; true"],
+                           input="\n".join(secrets().values()) + "\n", capture_output=True, text=True, check=True)
+    assert found.stdout == "", found.stdout  # an empty machine-id, no key, cookie or swarm state, no file with a secret
+
+    run = run_playbook(PROJECT / "playbooks" / "scale.yml", inventory=INVENTORY,
+                       extra_vars={"geostack_layout_override": {"worker": {"count": 4, "image": "baked"}}})
+    assert run.rc == 0, run.failures or run.output[-3000:]
+    assert "checks are healthy." in run.output
+    assert subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", container(BAKED_WORKER)],
+                          capture_output=True, text=True, check=True).stdout.strip() == node_image
+    installed = run.ran(r"Install the missing packages in one transaction")
+    assert installed and not any(BAKED_WORKER in hosts for hosts in installed.values()), installed
+    node = swarm_nodes()[BAKED_WORKER]
+    assert node["Status"]["State"] == "ready" and node["Spec"]["Role"] == "worker", node["Status"]
+    if citus():
+        address = hostvars()[BAKED_WORKER]["geostack_private_address"]
+        assert psql(f"SELECT isactive FROM pg_dist_node WHERE nodename = '{address}'") == "t"
+
+
 def test_scale_in_drains_the_newest_worker_and_loses_nothing():
     # Data: a table on the coordinator (distributed when Citus is present, so
     # that the drain must move the new worker's shards).
@@ -402,7 +435,7 @@ def test_scale_in_drains_the_newest_worker_and_loses_nothing():
     psql("INSERT INTO scale_probe SELECT g, md5(g::text) FROM generate_series(1, 5000) g ON CONFLICT DO NOTHING")
     rows = psql("SELECT count(*), md5(string_agg(v, ',' ORDER BY id)) FROM scale_probe")
     # Work: one probe task on each worker, the new one included.
-    workers = [*WORKERS, NEW_WORKER]
+    workers = [*WORKERS, NEW_WORKER, BAKED_WORKER]
     busybox_image_on(workers)
     sh(container(MANAGER), "docker service create -d --quiet --name probe --replicas 3 --replicas-max-per-node 2"
        " --no-resolve-image --constraint node.labels.typeNode==worker geostack/busybox:test sleep 3600")
@@ -416,12 +449,14 @@ def test_scale_in_drains_the_newest_worker_and_loses_nothing():
         "geostack.cluster.swarm : Remove the node on a manager",
         "geostack.cluster.provision : Terminate the instances",
     ]
-    assert [t for t in run.tasks if t in steps] == steps, run.tasks
+    seen = [t for t in run.tasks if t in steps]
+    assert list(dict.fromkeys(seen)) == steps and seen.count(steps[-1]) == 1, run.tasks
 
-    assert NEW_WORKER not in hostvars()
-    assert NEW_WORKER not in swarm_nodes()
-    assert subprocess.run(["docker", "ps", "-aq", "--filter", f"label=geostack.instance={container(NEW_WORKER)}"],
-                          capture_output=True, text=True, check=True).stdout.strip() == ""
+    for gone in (NEW_WORKER, BAKED_WORKER):
+        assert gone not in hostvars()
+        assert gone not in swarm_nodes()
+        assert subprocess.run(["docker", "ps", "-aq", "--filter", f"label=geostack.instance={container(gone)}"],
+                              capture_output=True, text=True, check=True).stdout.strip() == ""
     tasks = probe_tasks()
     assert len(tasks) == 3 and all(t.split()[0] in WORKERS and "Running" in t for t in tasks), tasks
     assert psql("SELECT count(*), md5(string_agg(v, ',' ORDER BY id)) FROM scale_probe") == rows

@@ -5,6 +5,8 @@ import re
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.geostack.cluster.plugins.filter.provision import (
+    group_images,
+    inventory_groups,
     layout_groups,
     layout_members,
     provision_network,
@@ -33,12 +35,34 @@ LAYOUT = {"manager": {"count": 3}, "broker": {"count": 1, "roles": ["rabbitmq", 
 
 def test_layout_groups_and_counts():
     groups = layout_groups(LAYOUT, "t3.medium", 30)
-    assert groups[0] == {"name": "manager", "count": 3, "roles": ["manager"], "roles_tag": "manager", "instance_type": "t3.medium", "volume_size": 30}
+    assert groups[0] == {"name": "manager", "count": 3, "roles": ["manager"], "roles_tag": "manager", "instance_type": "t3.medium", "volume_size": 30,
+                         "image": ""}
     assert groups[1]["roles_tag"] == "rabbitmq,zookeeper"
     assert groups[1]["instance_type"] == "m5.large"
     members = layout_members(groups)
     assert members["manager"] == ["manager-1", "manager-2", "manager-3"]
     assert members["zookeeper"] == ["broker-1"] and members["worker"] == []
+
+
+def test_group_images_are_the_base_an_ami_or_the_newest_baked_image_of_the_group():
+    groups = layout_groups({"manager": {"count": 1}, "worker": {"count": 2, "image": "baked"},
+                            "web": {"count": 1, "image": "ami-0123456789abcdef0"}, "broker": {"count": 1, "image": "baked"}},
+                           "t3.medium", 30)
+    baked = [
+        {"image_id": "ami-new", "state": "available", "creation_date": "2026-12-05T10:00:00Z", "tags": {"geostack:group": "worker"}},
+        {"image_id": "ami-old", "state": "available", "creation_date": "2026-12-01T10:00:00Z", "tags": {"geostack:group": "worker"}},
+        {"image_id": "ami-pending", "state": "pending", "creation_date": "2026-12-06T10:00:00Z", "tags": {"geostack:group": "worker"}},
+        {"image_id": "ami-web", "state": "available", "creation_date": "2026-12-06T10:00:00Z", "tags": {"geostack:group": "web"}},
+    ]
+    # The web group names its AMI, so its baked image is not used; the broker has none baked yet.
+    assert group_images(groups, baked) == {"manager": "", "worker": "ami-new", "web": "ami-0123456789abcdef0", "broker": ""}
+    assert group_images(groups, []) == {"manager": "", "worker": "", "web": "ami-0123456789abcdef0", "broker": ""}
+
+
+def test_inventory_groups_are_the_plugins_groups_for_the_roles():
+    assert inventory_groups(["worker", "citus_worker"]) == ["workers", "citus_workers", "swarm", "citus"]
+    assert inventory_groups(["rabbitmq", "zookeeper"]) == ["rabbitmq", "zookeeper"]
+    assert inventory_groups(["manager", "monitoring", "nope"]) == ["managers", "monitoring", "swarm"]
 
 
 def test_groups_with_the_same_roles_are_counted_by_their_group_tag():
