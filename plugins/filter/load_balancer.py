@@ -34,22 +34,21 @@ def _web_groups(groups):
     return [g["name"] for g in groups if "web" in g["roles"]]
 
 
-def _seconds(value):
-    """value as a whole number of seconds (as `-e name=20` gives it, a string of digits counts), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return value if isinstance(value, int) else None
+def _outside(value, low, high):
+    """Whether value is not a whole number of seconds from low to high (a string of digits, as `-e name=20` gives it,
+    counts; a bool does not)."""
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())):
+        return True
+    return not low <= int(value) <= high
 
 
 def load_balancer_errors(groups, routes, certificate_arn="", zones=(), health_interval=10, draining_timeout=30):
     """What keeps the load balancer from being built, one sentence each naming the variable at fault."""
     errors = []
-    if _seconds(health_interval) is None or not 5 <= _seconds(health_interval) <= 300:
+    if _outside(health_interval, 5, 300):
         errors.append(f"provision_load_balancer_health_interval must be a number of seconds from 5 to 300 (what an"
                       f" ALB target group accepts), got {health_interval!r}")
-    if _seconds(draining_timeout) is None or not 0 <= _seconds(draining_timeout) <= 3600:
+    if _outside(draining_timeout, 0, 3600):
         errors.append(f"provision_load_balancer_draining_timeout must be a number of seconds from 0 to 3600 (what an"
                       f" ALB target group accepts), got {draining_timeout!r}")
     web = _web_groups(groups)

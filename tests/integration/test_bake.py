@@ -1,7 +1,7 @@
-"""playbooks/bake.yml on the local cloud: a worker image baked on a builder from the base image, with the group's
-packages and no node identity; baked again with the same inputs, reused; a worker launched from it starts from the
-committed node image with its packages there and an identity of its own; teardown deregisters the image and removes
-its node image."""
+"""playbooks/bake.yml on the local cloud: under --check, nothing launched; a worker image baked on a builder from the
+base image, with the group's packages and no node identity; baked again with the same inputs, reused; a worker
+launched from it starts from the committed node image with its packages there and an identity of its own; teardown
+deregisters the image and removes its node image."""
 
 from __future__ import annotations
 
@@ -36,8 +36,9 @@ def live_ids(ec2, cluster: str) -> list[str]:
 def cluster(make_cluster, ec2):
     made = make_cluster("docker", provision_layout=LAYOUT, provision_local_backend=True)
     yield made
-    gone = made.play("teardown.yml", geostack_teardown_confirm=made.name)
-    assert gone.rc == 0, gone.failures
+    if not getattr(made, "torn_down", False):
+        gone = made.play("teardown.yml", geostack_teardown_confirm=made.name)
+        assert gone.rc == 0, gone.failures
 
 
 def test_a_baked_worker_image_is_reused_and_launches_workers_with_their_packages_and_their_own_identity(cluster, ec2):
@@ -45,6 +46,12 @@ def test_a_baked_worker_image_is_reused_and_launches_workers_with_their_packages
     assert first.rc == 0, first.failures
     manager = cluster.ids("managers")
     assert len(manager) == 1
+
+    # --check says what a run would do and launches nothing.
+    checked = cluster.play("bake.yml", "--check", bake_group="worker")
+    assert checked.rc == 0, checked.failures
+    assert "Node group worker: no image has these inputs; a run without --check bakes one." in checked.output
+    assert live_ids(ec2, cluster.name) == sorted(manager.values()) and not images(ec2, cluster.name)
 
     baked = cluster.play("bake.yml", bake_group="worker")
     assert baked.rc == 0, baked.failures
@@ -94,6 +101,13 @@ def test_a_baked_worker_image_is_reused_and_launches_workers_with_their_packages
     machine_ids = {sh(node, "cat /etc/machine-id").stdout.strip() for node in (worker_id, *manager.values())}
     assert len(machine_ids) == 2 and "" not in machine_ids, machine_ids
     assert sh(worker_id, "systemctl is-active docker").stdout.strip() == "active"  # enabled by its package, started at boot
+
+    # Teardown deregisters the image and removes its node image with the nodes.
+    gone = cluster.play("teardown.yml", geostack_teardown_confirm=cluster.name)
+    assert gone.rc == 0, gone.failures
+    cluster.torn_down = True
+    assert not images(ec2, cluster.name) and live_ids(ec2, cluster.name) == []
+    assert docker("image", "inspect", node_image, check=False).returncode != 0
 
 
 def test_bake_refuses_a_group_not_in_the_layout_and_a_baked_group_without_an_image(cluster, ec2):
