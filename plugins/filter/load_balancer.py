@@ -134,6 +134,33 @@ def load_balancer_targets(target_groups, instances):
     return out
 
 
+def load_balancer_target_drift(wanted, found, health_interval=10):
+    """What community.aws.elb_target_group would change, which it cannot say itself under --check: one sentence per
+    target group that differs (missing, targets to register or deregister, health check path or interval)."""
+    have = {tg.get("target_group_name"): tg for tg in found or []}
+    out = []
+    for tg in wanted or []:
+        want = sorted(t["Id"] for t in tg.get("targets") or [])
+        current = have.get(tg["name"])
+        if current is None:
+            out.append(f"target group {tg['name']} would be created with targets {', '.join(want) or 'none'}")
+            continue
+        registered = sorted(d["target"]["id"] for d in current.get("targets_health_description") or []
+                            if (d.get("target_health") or {}).get("state") != "draining")
+        changes = []
+        if add := [i for i in want if i not in registered]:
+            changes.append(f"register {', '.join(add)}")
+        if drop := [i for i in registered if i not in want]:
+            changes.append(f"deregister {', '.join(drop)}")
+        if current.get("health_check_path") != tg.get("health_path"):
+            changes.append(f"check health at {tg.get('health_path')} (not {current.get('health_check_path')})")
+        if str(current.get("health_check_interval_seconds")) != str(health_interval):
+            changes.append(f"check health every {health_interval} s (not {current.get('health_check_interval_seconds')} s)")
+        if changes:
+            out.append(f"target group {tg['name']} would {'; '.join(changes)}")
+    return out
+
+
 _STATE_SERVED = ("initial", "healthy", "unhealthy", "unavailable")
 
 
@@ -212,4 +239,5 @@ class FilterModule:
             "load_balancer_plan": load_balancer_plan,
             "load_balancer_proxy": load_balancer_proxy,
             "load_balancer_targets": load_balancer_targets,
+            "load_balancer_target_drift": load_balancer_target_drift,
         }

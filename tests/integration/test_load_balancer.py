@@ -93,6 +93,11 @@ def test_the_rideshare_layout_routes_by_path_to_each_web_group_and_registers_its
     # A target removed by hand is registered again; a new users node joins the users group only.
     elb.deregister_targets(TargetGroupArn=elb.describe_target_groups(Names=[users])["TargetGroups"][0]["TargetGroupArn"],
                            Targets=[{"Id": ids["web_users"][0], "Port": 80}])
+    # --check says so (elb_target_group itself cannot run in check mode), and changes nothing.
+    check = cluster.play("provision.yml", "--check")
+    assert check.rc == 0 and check.total("changed") == 1, check.changed_tasks()
+    assert f"target group {users} would register {ids['web_users'][0]}" in check.output, check.output[-3000:]
+    assert balancer(elb, cluster.name)["targets"][users] == ("/api/v1/users", ids["web_users"][1:])
     grown = cluster.play("provision.yml", provision_layout={**RIDESHARE, "web_users": {"count": 3, "roles": ["web"]}})
     assert grown.rc == 0, grown.failures
     users_now = sorted(cluster.ids("node_group_web_users").values())

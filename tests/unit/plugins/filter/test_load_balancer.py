@@ -7,6 +7,7 @@ from ansible_collections.geostack.cluster.plugins.filter.load_balancer import (
     load_balancer_errors,
     load_balancer_plan,
     load_balancer_proxy,
+    load_balancer_target_drift,
     load_balancer_targets,
 )
 from ansible_collections.geostack.cluster.plugins.filter.provision import layout_groups, security_group_specs
@@ -159,3 +160,25 @@ def test_the_local_proxy_serves_the_emulated_rules_and_registered_targets():
     assert proxy["fixed"] == [{"name": "fixed-418-1", "status": 418, "body": "teapot"}]
     # No load balancer (yet): nothing to route.
     assert load_balancer_proxy([], [], [])["rules"] == []
+
+
+def _found(name, ids, path="/health", interval=10, draining=()):
+    health = [{"target": {"id": i, "port": 80}, "target_health": {"state": "healthy"}} for i in ids]
+    health += [{"target": {"id": i, "port": 80}, "target_health": {"state": "draining"}} for i in draining]
+    return {"target_group_name": name, "health_check_path": path, "health_check_interval_seconds": interval,
+            "targets_health_description": health}
+
+
+def test_target_drift_names_what_elb_target_group_would_change():
+    wanted = [{"name": "c-users", "health_path": "/api/v1/users/health", "targets": [{"Id": "i-1", "Port": 80}, {"Id": "i-2", "Port": 80}]},
+              {"name": "c-rides", "health_path": "/health", "targets": [{"Id": "i-3", "Port": 80}]},
+              {"name": "c-new", "health_path": "/", "targets": []}]
+    same = [_found("c-users", ["i-1", "i-2"], "/api/v1/users/health"), _found("c-rides", ["i-3"]), _found("c-new", [], "/")]
+    assert load_balancer_target_drift(wanted, same, 10) == []
+    # A draining target counts as gone; a target of no node is deregistered; settings changed by hand are named.
+    drifted = [_found("c-users", ["i-2", "i-9"], "/", draining=["i-1"]), _found("c-rides", ["i-3"], interval="30")]
+    assert load_balancer_target_drift(wanted, drifted, "10") == [
+        "target group c-users would register i-1; deregister i-9; check health at /api/v1/users/health (not /)",
+        "target group c-rides would check health every 10 s (not 30 s)",
+        "target group c-new would be created with targets none",
+    ]
