@@ -31,7 +31,9 @@ def prometheus_targets(hosts, hostvars, port, groups=None, layer_groups=(), addr
     """One file_sd target group per host: [{targets: ["addr:port"], labels: {...}}].
 
     Labels: instance (the inventory name), roles (the host's layer groups,
-    comma-separated, as in the EC2 tag) and az (the availability zone) when known.
+    comma-separated, as in the EC2 tag), group (the provision_layout node group,
+    for autoscaling queries and per-group dashboards) and az (the availability
+    zone) when known.
     """
     groups = groups or {}
     result = []
@@ -45,6 +47,8 @@ def prometheus_targets(hosts, hostvars, port, groups=None, layer_groups=(), addr
         roles = [g for g in layer_groups if host in groups.get(g, [])]
         if roles:
             labels["roles"] = "," + ",".join(roles) + ","
+        if hv.get("geostack_node_group"):
+            labels["group"] = str(hv["geostack_node_group"])
         zone = hv.get("geostack_zone") or hv.get("ec2_placement_availability_zone") or hv.get("geostack_availability_zone")
         if zone:
             labels["az"] = str(zone)

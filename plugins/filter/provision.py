@@ -90,7 +90,7 @@ def _zone(instance):
     return (instance.get("placement") or {}).get("availability_zone") or ""
 
 
-def provision_plan(groups, instances, protected=(), zones=()):
+def provision_plan(groups, instances, protected=(), zones=(), autoscaled=None):
     """For each node group: how many instances are live, to launch (and where), and which to retire.
 
     An instance belongs to the group its geostack:group tag names; one launched before that tag, to the first group
@@ -103,6 +103,9 @@ def provision_plan(groups, instances, protected=(), zones=()):
     different zones. `launches` lists, per zone that gets some, the group's count there afterwards (`exact_count`).
     Retirement takes the newest instance of the zone with the most of the group's instances (on a tie, the most quorum
     members, then the last zone), one at a time, and never one in `protected` (the bootstrap manager).
+
+    autoscaled: {group: {min, max}} for the groups playbooks/autoscale.yml owns: their count is the live count kept
+    within min..max, not the layout's, so that a converge neither undoes nor refuses what autoscaling did.
     """
     protected = set(protected or ())
     zones = list(zones or [])
@@ -123,6 +126,9 @@ def provision_plan(groups, instances, protected=(), zones=()):
     plan = []
     for group in groups:
         live = [i for i in instances if _group_of(i, groups) == group["name"]]
+        bounds = (autoscaled or {}).get(group["name"])
+        if bounds and "min" in bounds and "max" in bounds:
+            group = {**group, "count": min(max(len(live), int(bounds["min"])), int(bounds["max"]))}
         by_zone = {name: [] for name in names}
         for instance in live:
             by_zone.setdefault(_zone(instance) if zones else "", []).append(instance)

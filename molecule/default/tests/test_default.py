@@ -26,8 +26,16 @@ import hashlib
 import json
 import os
 import re
+import shlex
+import shutil
 import signal
+import ssl
 import subprocess
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from functools import cache
 from pathlib import Path
 
@@ -463,6 +471,167 @@ def test_scale_in_drains_the_newest_worker_and_loses_nothing():
     sh(container(MANAGER), "docker service rm probe")
     # Its shards would be lost with the worker the last test replaces (site.yml then stops, naming them).
     psql("DROP TABLE scale_probe")
+
+
+NEW_WEB = f"{CLUSTER}-web-2"
+AUTOSCALE = PROJECT / "playbooks" / "autoscale.yml"
+AUTOSCALE_STATE = Path.home() / ".local" / "state" / "geostack" / CLUSTER
+
+
+def prometheus(query: str) -> list[dict]:
+    """An instant query to the cluster's own Prometheus, on the manager: its result's series."""
+    url = f"http://{hostvars()[MANAGER]['geostack_private_address']}:9090/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return json.loads(answer.read())["data"]["result"]
+
+
+def web_request_rate() -> float:
+    """What the web rule of the scenario's geostack_autoscale reads: requests per second per web node."""
+    found = prometheus('sum(rate(nginx_http_requests_total{group="web"}[1m])) / count(up{job="nginx",group="web"} == 1)')
+    return float(found[0]["value"][1]) if found else 0.0
+
+
+def dashboard_series(title: str) -> list[dict]:
+    """The series of a panel of the Grafana dashboard, its variables at 'All', from the cluster's Prometheus."""
+    dashboard = json.loads((PROJECT / "roles" / "grafana" / "files" / "geostack-nodes.json").read_text())
+    expr = next(p for p in dashboard["panels"] if p["title"] == title)["targets"][0]["expr"]
+    return prometheus(expr.replace("${role:pipe}", "[^,]+").replace("$az", ".*").replace("$__rate_interval", "1m"))
+
+
+def get_health(host: str) -> int:
+    """GET /health from a web node (its nginx, TLS with the node's own certificate): the status."""
+    context = ssl._create_unverified_context()  # the node's self-signed certificate
+    url = f"https://{hostvars()[host]['geostack_private_address']}/health"
+    with urllib.request.urlopen(url, timeout=5, context=context) as answer:
+        return answer.status
+
+
+class WebLoad:
+    """A bounded request loop against one web node (GET /health), recording each status; 0 for an error."""
+
+    def __init__(self, host: str, seconds: float):
+        self.url = f"https://{hostvars()[host]['geostack_private_address']}/health"
+        self.deadline = time.monotonic() + seconds
+        self.stopped = threading.Event()
+        self.results: list[int] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        context = ssl._create_unverified_context()  # the node's self-signed certificate
+        while time.monotonic() < self.deadline and not self.stopped.is_set():
+            try:
+                with urllib.request.urlopen(self.url, timeout=5, context=context) as answer:
+                    self.results.append(answer.status)
+            except (urllib.error.URLError, OSError):
+                self.results.append(0)
+            time.sleep(0.01)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        self.thread.join()
+
+
+def autoscale(*args: str, rule: dict | None = None):
+    extra = {"autoscale_group": "web"} | ({"geostack_autoscale": {"web": rule}} if rule else {})
+    return run_playbook(AUTOSCALE, *args, inventory=INVENTORY, extra_vars=extra)
+
+
+def decision(run) -> str:
+    found = re.findall(r"autoscale web: (\w+ \d+ -> \d+ \([^)]*\))", run.output)
+    assert len(found) == 1, run.output[-3000:]
+    return found[0]
+
+
+@pytest.mark.parametrize(("rule", "named"), [
+    ({"min": 3, "max": 2}, "geostack_autoscale.web.min (3) is above geostack_autoscale.web.max (2)"),
+    ({"min": 1, "max": 2, "scale_out_above": 2, "scale_in_below": 2},
+     "geostack_autoscale.web.scale_in_below (2) must be below geostack_autoscale.web.scale_out_above (2)"),
+    ({"min": 1, "max": 2, "query": 'nginx_http_requests_total{group="no-such-group"}'},
+     "geostack_autoscale.web.query returned 0 series, not one (no data"),
+])
+def test_a_bad_autoscaling_rule_is_refused_before_anything_changes(rule, named):
+    run = autoscale(rule=rule)
+    assert run.rc != 0 and run.total("changed") == 0, run.changed_tasks()
+    messages = " ".join(m for found in run.failures.values() for m in found)
+    assert named in messages, messages
+    assert NEW_WEB not in hostvars()
+
+
+def test_autoscale_adds_a_web_node_under_load_and_removes_it_when_the_load_ends():
+    shutil.rmtree(AUTOSCALE_STATE, ignore_errors=True)
+    started = time.monotonic()
+    with WebLoad(WEB, seconds=600) as load:
+        wait_for(lambda: web_request_rate() > 2, timeout=150)
+        # The dashboard shows the web group's request rate in its zone.
+        rates = dashboard_series("Requests per second by node group and zone")
+        assert any(r["metric"].get("group") == "web" and r["metric"].get("az") in ZONES and float(r["value"][1]) > 2
+                   for r in rates), rates
+        # --check decides the same and changes nothing.
+        check = autoscale("--check")
+        assert check.rc == 0 and check.total("changed") == 0, check.failures or check.changed_tasks()
+        assert decision(check).startswith("out 1 -> 2 (") and "check mode: nothing changes" in check.output
+        assert NEW_WEB not in hostvars()
+        run = autoscale()
+    assert run.rc == 0, run.failures or run.output[-3000:]
+    assert decision(run).startswith("out 1 -> 2 (") and load.results.count(0) == 0
+    # The new web node serves requests and is a Prometheus target of the web tier.
+    assert NEW_WEB in hostvars() and get_health(NEW_WEB) == 200
+    wait_for(lambda: prometheus(f'up{{job="nginx",instance="{NEW_WEB}",group="web"}} == 1'), timeout=60)
+    print(f"autoscale: from load start to a second web node serving, {time.monotonic() - started:.0f} s")
+    # Every decision is logged with its inputs.
+    logged = [json.loads(line) for line in (AUTOSCALE_STATE / "autoscale.log").read_text().splitlines()]
+    assert [(d["action"], d["current"], d["desired"]) for d in logged] == [("out", 1, 2)], logged
+    assert logged[0]["value"] > 2 and (logged[0]["scale_out_above"], logged[0]["scale_in_below"]) == (2, 0.5)
+
+    # Inside the cooldown (60 s from the end of the change), a second run does nothing.
+    again = autoscale()
+    assert again.rc == 0 and again.total("changed") == 0, again.changed_tasks()
+    assert decision(again).startswith("none 2 -> 2 (cooldown:"), decision(again)
+    # A converge keeps the autoscaled group's live count (within 1..2), rather than the layout's 1.
+    converge = run_playbook(PROJECT / "site.yml", "--check", inventory=INVENTORY)
+    assert converge.rc == 0 and converge.total("changed") == 0, converge.failures or converge.changed_tasks()
+
+    # The load has ended: once the rate is below 0.5 and the cooldown has passed, the new node is drained and removed,
+    # and the node that stays serves every request meanwhile.
+    wait_for(lambda: web_request_rate() < 0.5, timeout=150, step=5)
+    with WebLoad(WEB, seconds=600) as load:
+        run = autoscale()
+    assert run.rc == 0, run.failures or run.output[-3000:]
+    assert decision(run).startswith("in 2 -> 1 (")
+    steps = ["geostack.cluster.swarm : Drain the node", "geostack.cluster.provision : Terminate the instances"]
+    assert [t for t in dict.fromkeys(run.tasks) if t in steps] == steps, run.tasks
+    assert len(load.results) > 100 and load.results.count(0) == 0, load.results.count(0)
+    assert NEW_WEB not in hostvars() and NEW_WEB not in swarm_nodes()
+    wait_for(lambda: not prometheus(f'up{{instance="{NEW_WEB}"}}'), timeout=60)
+
+
+def test_the_autoscale_timer_runs_autoscale_for_its_group_as_systemd_would(tmp_path):
+    """autoscale_timer.yml writes the units (here into a folder, not telling systemd: the controller here runs no
+    systemd); the service's command, run as systemd would run it, decides for the web group."""
+    extra = {"autoscale_group": "web", "autoscale_timer_unit_dir": str(tmp_path), "autoscale_timer_manage_systemd": False}
+    first = run_playbook(PROJECT / "playbooks" / "autoscale_timer.yml", inventory=INVENTORY, extra_vars=extra)
+    assert first.rc == 0 and first.total("changed") == 2, first.failures or first.changed_tasks()
+    again = run_playbook(PROJECT / "playbooks" / "autoscale_timer.yml", inventory=INVENTORY, extra_vars=extra)
+    assert again.rc == 0 and again.total("changed") == 0, again.changed_tasks()
+    unit = f"geostack-autoscale-{CLUSTER}-web"
+    timer = (tmp_path / f"{unit}.timer").read_text()
+    assert "OnUnitActiveSec=2min" in timer and "WantedBy=timers.target" in timer
+    service = (tmp_path / f"{unit}.service").read_text().splitlines()
+    env = dict(json.loads(line.split("=", 1)[1]).split("=", 1) for line in service if line.startswith("Environment="))
+    assert {"HOME", "PATH", "ANSIBLE_CONFIG", "AWS_EC2_METADATA_DISABLED"} <= env.keys() and "AWS_SECRET_ACCESS_KEY" not in env, env
+    command = shlex.split(next(line for line in service if line.startswith("ExecStart=")).split("=", 1)[1])
+    cwd = next(line for line in service if line.startswith("WorkingDirectory=")).split("=", 1)[1]
+    proc = subprocess.run(command, env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert re.search(r"autoscale web: none 1 -> 1 \(", proc.stdout), proc.stdout[-3000:]
+    removed = run_playbook(PROJECT / "playbooks" / "autoscale_timer.yml", inventory=INVENTORY,
+                           extra_vars={**extra, "autoscale_timer_state": "absent"})
+    assert removed.rc == 0 and list(tmp_path.iterdir()) == []
 
 
 PROBE = "geostack-upgrade-probe"

@@ -21,12 +21,13 @@ def test_bcrypt_hash_refuses_an_empty_password():
 
 def test_targets_labels_and_addresses():
     hostvars = {
-        "m1": {"geostack_private_address": "10.0.0.5", "ec2_placement_availability_zone": "eu-west-1a"},
+        "m1": {"geostack_private_address": "10.0.0.5", "ec2_placement_availability_zone": "eu-west-1a", "geostack_node_group": "manager"},
         "w1": {"geostack_private_address": "fd00::7"},
     }
     groups = {"managers": ["m1"], "rabbitmq": ["m1"], "workers": ["w1"]}
     assert prometheus_targets(["w1", "m1"], hostvars, 9100, groups, ["managers", "workers", "rabbitmq"]) == [
-        {"targets": ["10.0.0.5:9100"], "labels": {"instance": "m1", "roles": ",managers,rabbitmq,", "az": "eu-west-1a"}},
+        {"targets": ["10.0.0.5:9100"], "labels": {
+            "instance": "m1", "roles": ",managers,rabbitmq,", "group": "manager", "az": "eu-west-1a"}},
         {"targets": ["[fd00::7]:9100"], "labels": {"instance": "w1", "roles": ",workers,"}},
     ]
 

@@ -112,6 +112,20 @@ def test_plan_same_launch_time_retires_highest_id():
     assert plan[0]["retire"] == ["i-b"]
 
 
+def test_an_autoscaled_group_keeps_its_live_count_within_its_bounds():
+    groups = layout_groups({"manager": {"count": 1}, "web": {"count": 1}}, "t", 8)
+    webs = [inst(f"i-{n}", "web", launch=f"2026-01-0{n}T00:00:00") for n in (1, 2, 3)]
+    bounds = {"web": {"min": 1, "max": 2}}
+    # Three live, at most 2: one retired (the newest); two live: kept, not shrunk back to the layout's 1.
+    plan = {p["name"]: p for p in provision_plan(groups, [inst("i-9", "manager"), *webs], autoscaled=bounds)}
+    assert (plan["web"]["count"], plan["web"]["retire"], plan["manager"]["retire"]) == (2, ["i-3"], [])
+    plan = {p["name"]: p for p in provision_plan(groups, webs[:2], autoscaled=bounds)}
+    assert (plan["web"]["count"], plan["web"]["retire"], plan["web"]["launch"]) == (2, [], 0)
+    # Below min: launched up to it.
+    plan = {p["name"]: p for p in provision_plan(groups, [], autoscaled={"web": {"min": 2, "max": 4}})}
+    assert plan["web"]["launch"] == 2
+
+
 def test_renames_fill_the_lowest_free_numbers_oldest_first():
     groups = layout_groups({"worker": {"count": 4}}, "t", 8)
     instances = [
