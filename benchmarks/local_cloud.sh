@@ -12,7 +12,11 @@
 #   4. scale-out cost: scale.yml adding one worker to 2 workers (2 -> 3), and
 #      to 4 workers (4 -> 5); then bake.yml bakes the worker image, and
 #      scale.yml adds a worker from it (5 -> 6), to compare with 4 -> 5;
-#   5. the teardown.
+#   5. autoscaling: a request loop on the web node (from this machine to the
+#      node's own address), and autoscale.yml run every 20 s, as a timer
+#      would, with the rule web: 1..2 nodes, out above 2 requests/s, until a
+#      second web node answers: from the load's start to that node serving;
+#   6. the teardown.
 # Prints a table, then one JSON object with every figure as its last line.
 # Uses its own emulator port and cluster name, so `make cluster` is not touched.
 set -euo pipefail
@@ -116,11 +120,28 @@ play playbooks/bake.yml -e bake_group=worker
 t7b=$(now)
 play playbooks/scale.yml -e '{"geostack_layout_override": {"worker": {"count": 6, "image": "baked"}}}'
 t7c=$(now)
+
+# Autoscaling: load start -> a second web node serving.
+address() { ansible-inventory -i "$inv" --host "$1" 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin)["geostack_private_address"])'; }
+rule='{"geostack_autoscale": {"web": {"min": 1, "max": 2, "scale_out_above": 2, "scale_in_below": 0.5, "cooldown": 60}}}'
+web=$(address "$cluster-web-1")
+t9=$(now)
+(end=$(($(date +%s) + 900)); while [ "$(date +%s)" -lt "$end" ] && [ ! -e "$state/load.stop" ]; do
+   curl -s -o /dev/null -m 5 "http://$web/health" || true; done) &
+for _run in 1 2 3 4 5 6 7 8 9 10; do
+  play playbooks/autoscale.yml -e autoscale_group=web -e "$rule"
+  web2=$(address "$cluster-web-2" || true)
+  [ -n "$web2" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 "http://$web2/health")" = 200 ] && break
+  sleep 20
+done
+t10=$(now)
+touch "$state/load.stop"; wait
+[ -n "$web2" ] || { echo "autoscale.yml added no web node in 10 runs (see $log)" >&2; exit 1; }
 cleanup; trap - EXIT
 t8=$(now)
 
 python3 - t0="$t0" t1="$t1" t1b="$t1b" t1c="$t1c" t2="$t2" t3="$t3" t4="$t4" t5="$t5" t6="$t6" t7="$t7" t7b="$t7b" \
-  t7c="$t7c" t8="$t8" settled="$settled" <<'PY'
+  t7c="$t7c" t8="$t8" t9="$t9" t10="$t10" settled="$settled" <<'PY'
 import json, sys
 t = {k: float(v) for k, v in (arg.split("=", 1) for arg in sys.argv[1:])}
 figures = {
@@ -133,7 +154,8 @@ figures = {
     "add_worker_4_s": round(t["t7"] - t["t6"], 1),
     "bake_s": round(t["t7b"] - t["t7"], 1),
     "add_worker_baked_s": round(t["t7c"] - t["t7b"], 1),
-    "teardown_s": round(t["t8"] - t["t7c"], 1),
+    "autoscale_out_s": round(t["t10"] - t["t9"], 1),
+    "teardown_s": round(t["t8"] - t["t10"], 1),
 }
 figures["converge_over_floor"] = round(figures["converge_s"] / figures["floor_s"], 2)
 figures["rerun_over_converge"] = round(figures["rerun_s"] / figures["converge_s"], 2)
@@ -155,6 +177,7 @@ rows = [
     ("bake.yml: bake the worker image (builder, packages, image)", "bake_s"),
     ("scale.yml: add a worker from the baked image (5 -> 6)", "add_worker_baked_s"),
     ("  baked / plain (4 -> 5) (goal <= 0.3)", "add_worker_baked_over_plain"),
+    ("autoscale: load start -> a second web node serving (goal <= 180)", "autoscale_out_s"),
     ("teardown (instances, images, containers, network, SGs)", "teardown_s"),
 ]
 print(f"{'local cloud, reference layout (6 nodes), seconds':60} {'value':>8}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from ansible.errors import AnsibleFilterError
-
 from ansible_collections.geostack.cluster.plugins.filter.autoscale import autoscale_decision, autoscale_errors, autoscale_rules
 
 RULE = {"query": "sum(rate(nginx_http_requests_total[1m]))", "min": 1, "max": 3, "scale_out_above": 10,
