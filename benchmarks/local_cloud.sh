@@ -122,7 +122,7 @@ play playbooks/scale.yml -e '{"geostack_layout_override": {"worker": {"count": 6
 t7c=$(now)
 
 # Autoscaling: load start -> a second web node serving.
-address() { ansible-inventory -i "$inv" --host "$1" 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin)["geostack_private_address"])'; }
+address() { ansible-inventory -i "$inv" --host "$1" 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin)["geostack_private_address"])' 2>/dev/null; }
 rule='{"geostack_autoscale": {"web": {"min": 1, "max": 2, "scale_out_above": 2, "scale_in_below": 0.5, "cooldown": 60}}}'
 web=$(address "$cluster-web-1")
 t9=$(now)
