@@ -21,9 +21,10 @@ WAIT=${GEOSTACK_MOTO_WAIT:-90}
 
 say() { printf '[local-cloud] %s\n' "$*"; }
 answers() {
-  # moto answers its own dashboard API; anything else on the port is not ours.
-  python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
-    "http://127.0.0.1:$PORT/moto-api/data.json" 2>/dev/null
+  # The server's own health answer: anything else on the port is not ours.
+  python3 -c 'import sys, urllib.request
+sys.exit(urllib.request.urlopen(sys.argv[1], timeout=5).read() != b"geostack local cloud\n")' \
+    "http://127.0.0.1:$PORT/geostack/local-cloud/health" 2>/dev/null
 }
 
 case "${1:-status}" in
