@@ -35,7 +35,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -46,6 +45,7 @@ from pathlib import Path
 import pika
 import pytest
 from kazoo.client import KazooClient
+from load import RequestLoop
 from nodes import address, sh, wait_for
 from playbook_runner import assert_refused_before_any_change, run_playbook
 
@@ -509,32 +509,10 @@ def get_health(host: str) -> int:
         return answer.status
 
 
-class WebLoad:
-    """A bounded request loop against one web node (GET /health), recording each status; 0 for an error."""
-
-    def __init__(self, host: str, seconds: float):
-        self.url = f"http://{hostvars()[host]['geostack_private_address']}/health"
-        self.deadline = time.monotonic() + seconds
-        self.stopped = threading.Event()
-        self.results: list[int] = []
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while time.monotonic() < self.deadline and not self.stopped.is_set():
-            try:
-                with urllib.request.urlopen(self.url, timeout=5) as answer:
-                    self.results.append(answer.status)
-            except (urllib.error.URLError, OSError):
-                self.results.append(0)
-            time.sleep(0.01)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stopped.set()
-        self.thread.join()
+def web_load(host: str, seconds: float) -> RequestLoop:
+    """A bounded request loop against one web node (GET /health)."""
+    url = f"http://{hostvars()[host]['geostack_private_address']}/health"
+    return RequestLoop(lambda _n: url, seconds)
 
 
 def autoscale(*args: str, rule: dict | None = None):
@@ -566,7 +544,7 @@ def test_a_bad_autoscaling_rule_is_refused_before_anything_changes(rule, named):
 def test_autoscale_adds_a_web_node_under_load_and_removes_it_when_the_load_ends():
     shutil.rmtree(AUTOSCALE_STATE, ignore_errors=True)
     started = time.monotonic()
-    with WebLoad(WEB, seconds=600) as load:
+    with web_load(WEB, seconds=600) as load:
         wait_for(lambda: web_request_rate() > 2, timeout=150)
         # The dashboard shows the web group's request rate in its zone.
         rates = dashboard_series("Requests per second by node group and zone")
@@ -579,7 +557,7 @@ def test_autoscale_adds_a_web_node_under_load_and_removes_it_when_the_load_ends(
         assert NEW_WEB not in hostvars()
         run = autoscale()
     assert run.rc == 0, run.failures or run.output[-3000:]
-    assert decision(run).startswith("out 1 -> 2 (") and load.results.count(0) == 0
+    assert decision(run).startswith("out 1 -> 2 (") and load.failed() == []
     # The new web node serves requests and is a Prometheus target of the web tier.
     assert NEW_WEB in hostvars() and get_health(NEW_WEB) == 200
     wait_for(lambda: prometheus(f'up{{job="nginx",instance="{NEW_WEB}",group="web"}} == 1'), timeout=60)
@@ -601,13 +579,13 @@ def test_autoscale_adds_a_web_node_under_load_and_removes_it_when_the_load_ends(
     # The load has ended: once the rate is below 0.5 and the cooldown has passed, the new node is drained and removed,
     # and the node that stays serves every request meanwhile.
     wait_for(lambda: web_request_rate() < 0.5, timeout=150, step=5)
-    with WebLoad(WEB, seconds=600) as load:
+    with web_load(WEB, seconds=600) as load:
         run = autoscale()
     assert run.rc == 0, run.failures or run.output[-3000:]
     assert decision(run).startswith("in 2 -> 1 (")
     steps = ["geostack.cluster.swarm : Drain the node", "geostack.cluster.provision : Terminate the instances"]
     assert [t for t in dict.fromkeys(run.tasks) if t in steps] == steps, run.tasks
-    assert len(load.results) > 100 and load.results.count(0) == 0, load.results.count(0)
+    assert len(load.results) > 100 and load.failed() == [], load.failed()[:5]
     assert NEW_WEB not in hostvars() and NEW_WEB not in swarm_nodes()
     wait_for(lambda: not prometheus(f'up{{instance="{NEW_WEB}"}}'), timeout=60)
 

@@ -13,15 +13,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
 import pytest
+from load import RequestLoop
 from nodes import wait_for
 from playbook_runner import run_playbook
 
@@ -74,42 +73,18 @@ def call(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         return error.code, {}
 
 
-@dataclass
-class Load:
-    """A bounded request loop through the load balancer (users and rides paths in turn), recording each outcome."""
+class Load(RequestLoop):
+    """A bounded request loop through the load balancer (users and rides paths in turn) for `seconds`, whatever the
+    block does meanwhile."""
 
-    seconds: float
-    results: list = field(default_factory=list)
-
-    def __post_init__(self):
-        self.url = base_url()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        deadline, n = time.monotonic() + self.seconds, 0
-        while time.monotonic() < deadline:
-            path = "/api/v1/users" if n % 2 == 0 else f"/api/v1/rides/{n}"
-            started = time.monotonic()
-            try:
-                with urllib.request.urlopen(self.url + path, timeout=5) as answer:
-                    self.results.append((started, answer.status, json.loads(answer.read())))
-            except (urllib.error.URLError, OSError, ValueError) as error:
-                self.results.append((started, 0, {"error": str(error)}))
-            n += 1
-            time.sleep(0.05)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.thread.join()
-
-    def failed(self, since: float = 0) -> list:
-        return [r for r in self.results if r[0] >= since and r[1] != 200]
+    def __init__(self, seconds: float):
+        url = base_url()
+        super().__init__(lambda n: url + ("/api/v1/users" if n % 2 == 0 else f"/api/v1/rides/{n}"), seconds, pause=0.05,
+                         until_stopped=False)
 
     def served_by(self, since: float = 0) -> set[str]:
-        return {r[2]["node"] for r in self.results if r[0] >= since and r[1] == 200}
+        """The nodes that answered, by the app's own answer."""
+        return {json.loads(r[2])["node"] for r in self.results if r[0] >= since and r[1] == 200}
 
 
 def proxy_servers() -> dict[str, list[str]]:
