@@ -43,6 +43,12 @@ def node_address(host, hostvars):
     return address
 
 
+def host_port(address, port):
+    """address:port for a URL or a listen option, with an IPv6 address in brackets ([::1]:9090)."""
+    address = str(address)
+    return f"[{address}]:{port}" if ":" in address and not address.startswith("[") else f"{address}:{port}"
+
+
 def failed_checks(checks):
     """The messages of the checks that failed, in order: each check is a pair [passed, message], so that a preflight
     names only the condition at fault (and its variable), not every condition it tests."""
@@ -56,4 +62,5 @@ def failed_checks(checks):
 
 class FilterModule:
     def filters(self):
-        return {"os_unsupported": os_unsupported, "node_address": node_address, "failed_checks": failed_checks}
+        return {"os_unsupported": os_unsupported, "node_address": node_address, "failed_checks": failed_checks,
+                "host_port": host_port}

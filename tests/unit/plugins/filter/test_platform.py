@@ -2,7 +2,7 @@
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible_collections.geostack.cluster.plugins.filter.platform import failed_checks, node_address, os_unsupported
+from ansible_collections.geostack.cluster.plugins.filter.platform import failed_checks, host_port, node_address, os_unsupported
 
 TRIXIE = {"distribution": "Debian", "distribution_major_version": "13", "distribution_release": "trixie"}
 
@@ -31,3 +31,13 @@ def test_only_the_failed_checks_are_named_in_order():
     checks = [[True, "a is fine"], [False, "b must be set"], [c == 2, "c must equal 2"], [True, "d"]]
     assert failed_checks(checks) == ["b must be set", "c must equal 2"]
     assert failed_checks([]) == []
+
+
+@pytest.mark.parametrize(("address", "port", "joined"), [
+    ("10.0.1.5", 9090, "10.0.1.5:9090"),
+    ("fd00::5", 9090, "[fd00::5]:9090"),
+    ("[fd00::5]", "80", "[fd00::5]:80"),
+    ("prometheus.internal", 9090, "prometheus.internal:9090"),
+])
+def test_an_address_and_a_port_join_with_ipv6_in_brackets(address, port, joined):
+    assert host_port(address, port) == joined
