@@ -615,6 +615,19 @@ def test_the_autoscale_timer_runs_autoscale_for_its_group_as_systemd_would(tmp_p
     assert removed.rc == 0 and list(tmp_path.iterdir()) == []
 
 
+def test_the_cpu_preset_reads_the_workers_mean_cpu_from_prometheus():
+    """The `cpu` preset (AirAware's rule, the default for a group without the role web) against this cluster's
+    Prometheus: its query returns one series, the workers' mean CPU busy percentage. Thresholds no reading can cross
+    keep the decision the same on a busy machine and a quiet one."""
+    rule = {"min": 1, "max": 3, "scale_out_above": 100, "scale_in_below": 0}
+    run = run_playbook(AUTOSCALE, "--check", inventory=INVENTORY,
+                       extra_vars={"autoscale_group": "worker", "geostack_autoscale": {"worker": rule}})
+    assert run.rc == 0 and run.total("changed") == 0, run.failures or run.changed_tasks()
+    found = re.findall(r"autoscale worker:\s+none\s+2\s+->\s+2\s+\(([0-9.e+-]+)\s+is\s+within\s+0\.\.100\)", run.output)
+    assert len(found) == 1, run.output[-3000:]
+    assert 0 <= float(found[0]) <= 100, found
+
+
 PROBE = "geostack-upgrade-probe"
 
 
