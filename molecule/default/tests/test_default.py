@@ -502,16 +502,20 @@ def dashboard_series(title: str) -> list[dict]:
     return prometheus(expr.replace("${role:pipe}", "[^,]+").replace("$az", ".*").replace("$__rate_interval", "1m"))
 
 
+def health_url(host: str) -> str:
+    """A web node's /health, from its nginx (plain HTTP here)."""
+    return f"http://{hostvars()[host]['geostack_private_address']}/health"
+
+
 def get_health(host: str) -> int:
-    """GET /health from a web node (its nginx, plain HTTP here): the status."""
-    url = f"http://{hostvars()[host]['geostack_private_address']}/health"
-    with urllib.request.urlopen(url, timeout=5) as answer:
+    """GET /health from a web node: the status."""
+    with urllib.request.urlopen(health_url(host), timeout=5) as answer:
         return answer.status
 
 
 def web_load(host: str, seconds: float) -> RequestLoop:
     """A bounded request loop against one web node (GET /health)."""
-    url = f"http://{hostvars()[host]['geostack_private_address']}/health"
+    url = health_url(host)
     return RequestLoop(lambda _n: url, seconds)
 
 
