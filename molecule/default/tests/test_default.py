@@ -312,10 +312,17 @@ def test_a_zone_down_is_named_by_verify_and_its_nodes_come_back_by_themselves():
     finally:
         subprocess.run(["docker", "start", *nodes], capture_output=True, timeout=600, check=True)
 
+    def back():
+        """The zone's nodes are Ready in the swarm and every Prometheus target of theirs is up: two of verify.yml's
+        rows, read cheaply, so that verify.yml runs once they can be green rather than every few seconds."""
+        states = {host: node["Status"]["State"] for host, node in swarm_nodes().items()}
+        return all(states.get(host) == "ready" for host in lost) and not prometheus(f'up{{instance=~"{"|".join(lost)}"}} == 0')
+
     def green():
         again = run_playbook(PROJECT / "playbooks" / "verify.yml", inventory=INVENTORY)
         return again.rc == 0 and "checks are healthy." in again.output
 
+    wait_for(back, timeout=300, step=3)
     wait_for(green, timeout=300, step=15)
 
 
@@ -728,7 +735,10 @@ def test_a_lost_worker_is_reported_and_an_interrupted_site_run_brings_the_cluste
                  and f"prometheus {MANAGER} job node" in run.output and f"down: {lost}" in run.output)
         return run if run.rc != 0 and named else None
 
-    wait_for(unhealthy, timeout=180, step=5)
+    # The swarm sees the node down and Prometheus fails a scrape of it (read cheaply), then verify.yml names both.
+    wait_for(lambda: swarm_nodes().get(lost, {}).get("Status", {}).get("State") == "down"
+             and prometheus(f'up{{job="node",instance="{lost}"}} == 0'), timeout=180, step=2)
+    wait_for(unhealthy, timeout=120, step=5)
 
     # site.yml re-provisions the instance's node and converges it; killed
     # while that node installs Docker, run again (with no option) it

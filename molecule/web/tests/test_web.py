@@ -60,10 +60,10 @@ def main_pid(app: str) -> int:
 
 class Load(threading.Thread):
     """GET a path in a loop until stopped (bounded: count and time), new TLS connection each time, a short pause
-    between requests: two clients still ask every few tens of milliseconds, without taking the cores the converge
-    under test needs."""
+    between requests: two clients, each asking every 50 ms or so, find a gap of a tenth of a second, without taking
+    the cores the converge under test needs (every request is a TLS handshake)."""
 
-    def __init__(self, ctx, path, max_requests=20000, max_seconds=300, pause=0.02):
+    def __init__(self, ctx, path, max_requests=20000, max_seconds=300, pause=0.05):
         super().__init__(daemon=True)
         self.ctx, self.path, self.max_requests, self.max_seconds = ctx, path, max_requests, max_seconds
         self.pause = pause
