@@ -16,16 +16,21 @@ class RequestLoop:
     failed. The default pause (about 15 requests a second to a node on the local cloud) is well above the autoscaling
     tests' thresholds and finds a gap of a tenth of a second, without taking the cores the playbook under test needs."""
 
-    def __init__(self, url: Callable[[int], str], seconds: float, pause: float = 0.05, until_stopped: bool = True):
+    def __init__(self, url: Callable[[int], str], seconds: float, pause: float = 0.05, until_stopped: bool = True,
+                 start_when: Callable[[], bool] | None = None):
         self.url = url
         self.seconds = seconds
         self.pause = pause
         self.until_stopped = until_stopped
+        self.start_when = start_when
         self.stopped = threading.Event()
         self.results: list[tuple[float, int, bytes]] = []
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
+        # With start_when, the first request waits until it returns true (polled every 0.2 s), or the block ends.
+        while self.start_when is not None and not self.stopped.is_set() and not self.start_when():
+            time.sleep(0.2)
         deadline, n = time.monotonic() + self.seconds, 0
         while time.monotonic() < deadline and not self.stopped.is_set():
             started = time.monotonic()

@@ -520,10 +520,10 @@ def get_health(host: str) -> int:
         return answer.status
 
 
-def web_load(host: str, seconds: float) -> RequestLoop:
-    """A bounded request loop against one web node (GET /health)."""
+def web_load(host: str, seconds: float, start_when=None) -> RequestLoop:
+    """A bounded request loop against one web node (GET /health), from when start_when returns true if given."""
     url = health_url(host)
-    return RequestLoop(lambda _n: url, seconds)
+    return RequestLoop(lambda _n: url, seconds, start_when=start_when)
 
 
 def autoscale(*args: str, rule: dict | None = None):
@@ -588,9 +588,12 @@ def test_autoscale_adds_a_web_node_under_load_and_removes_it_when_the_load_ends(
     assert provision.rc == 0 and provision.total("changed") == 0, provision.failures or provision.changed_tasks()
 
     # The load has ended: once the rate is below 0.5 and the cooldown has passed, the new node is drained and removed,
-    # and the node that stays serves every request meanwhile.
+    # and the node that stays serves every request meanwhile. That loop starts once the decision is logged: started
+    # before, a scrape of its first seconds would raise the rate the decision reads.
     wait_for(lambda: web_request_rate() < 0.5, timeout=150, step=5)
-    with web_load(WEB, seconds=600) as load:
+    log = AUTOSCALE_STATE / "autoscale.log"
+    decided = len(log.read_text().splitlines())
+    with web_load(WEB, seconds=600, start_when=lambda: len(log.read_text().splitlines()) > decided) as load:
         run = autoscale()
     assert run.rc == 0, run.failures or run.output[-3000:]
     assert decision(run).startswith("in 2 -> 1 (")
