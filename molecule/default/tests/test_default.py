@@ -118,6 +118,11 @@ def swarm_nodes() -> dict[str, dict]:
     return {n["Description"]["Hostname"]: n for n in records}
 
 
+def swarm_states() -> dict[str, str]:
+    """Each swarm node's state ('ready', 'down', ...), by hostname."""
+    return {host: node["Status"]["State"] for host, node in swarm_nodes().items()}
+
+
 def probe_tasks(service: str = "probe") -> list[str]:
     """'<node> <state>' of a probe service's tasks meant to run."""
     out = sh(container(MANAGER), f"docker service ps {service} --filter desired-state=running --format '{{{{.Node}}}} {{{{.CurrentState}}}}'")
@@ -315,7 +320,7 @@ def test_a_zone_down_is_named_by_verify_and_its_nodes_come_back_by_themselves():
     def back():
         """The zone's nodes are Ready in the swarm and every Prometheus target of theirs is up: two of verify.yml's
         rows, read cheaply, so that verify.yml runs once they can be green rather than every few seconds."""
-        states = {host: node["Status"]["State"] for host, node in swarm_nodes().items()}
+        states = swarm_states()
         return all(states.get(host) == "ready" for host in lost) and not prometheus(f'up{{instance=~"{"|".join(lost)}"}} == 0')
 
     def green():
@@ -526,6 +531,13 @@ def web_load(host: str, seconds: float, start_when=None) -> RequestLoop:
     return RequestLoop(lambda _n: url, seconds, start_when=start_when)
 
 
+def cooldown_ends() -> float:
+    """When the web group's cooldown ends: the last change in the state file autoscale.yml writes, plus the scenario's
+    cooldown, plus 2 s (the decision rounds its clock to the second)."""
+    cooldown = hostvars()[WEB]["geostack_autoscale"]["web"]["cooldown"]
+    return json.loads((AUTOSCALE_STATE / "web.json").read_text())["last_action"] + cooldown + 2
+
+
 def autoscale(*args: str, rule: dict | None = None):
     extra = {"autoscale_group": "web"} | ({"geostack_autoscale": {"web": rule}} if rule else {})
     return run_playbook(AUTOSCALE, *args, inventory=INVENTORY, extra_vars=extra)
@@ -591,6 +603,7 @@ def test_autoscale_adds_a_web_node_under_load_and_removes_it_when_the_load_ends(
     # and the node that stays serves every request meanwhile. That loop starts once the decision is logged: started
     # before, a scrape of its first seconds would raise the rate the decision reads.
     wait_for(lambda: web_request_rate() < 0.5, timeout=150, step=5)
+    time.sleep(max(0.0, cooldown_ends() - time.time()))
     log = AUTOSCALE_STATE / "autoscale.log"
     decided = len(log.read_text().splitlines())
     with web_load(WEB, seconds=600, start_when=lambda: len(log.read_text().splitlines()) > decided) as load:
@@ -739,7 +752,7 @@ def test_a_lost_worker_is_reported_and_an_interrupted_site_run_brings_the_cluste
         return run if run.rc != 0 and named else None
 
     # The swarm sees the node down and Prometheus fails a scrape of it (read cheaply), then verify.yml names both.
-    wait_for(lambda: swarm_nodes().get(lost, {}).get("Status", {}).get("State") == "down"
+    wait_for(lambda: swarm_states().get(lost) == "down"
              and prometheus(f'up{{job="node",instance="{lost}"}} == 0'), timeout=180, step=2)
     wait_for(unhealthy, timeout=120, step=5)
 
