@@ -45,7 +45,7 @@ lint: setup ## yamllint, ansible-lint (production profile), ruff (Python), antsi
 	@# The default inventory is the local cloud, which needs the emulator; the
 	@# syntax checks ansible-lint runs need no hosts at all.
 	ANSIBLE_INVENTORY=$(CURDIR)/tests/lint/hosts.yml ANSIBLE_INVENTORY_ENABLED=yaml ansible-lint --profile production
-	ruff check plugins tests benchmarks molecule scripts roles/zookeeper/files/geostack-zookeeper-metrics
+	ruff check plugins tests benchmarks molecule scripts roles/zookeeper/files/geostack-zookeeper-metrics roles/local_cloud/files/geostack-proxy-reload
 	antsibull-changelog lint
 
 sanity: setup ## ansible-test sanity (every test, shellcheck included)

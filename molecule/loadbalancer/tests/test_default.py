@@ -5,7 +5,8 @@ In order (the tests share one cluster): the emulator holds the load balancer the
 proxy serves exactly its rules and targets; requests through it reach the right app by path, spread over the nodes of
 each group; `--check` changes nothing; with every node of one zone stopped under a steady request loop, requests
 succeed again once the health checks have taken the zone out, and a converge after the zone is started puts its nodes
-back in rotation; a rides node retired under load (deregistered, drained, terminated) costs no request.
+back in rotation; a users node added under load takes requests only once its health checks pass, and a rides node
+retired under load (deregistered, drained, terminated) costs no request.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from nodes import wait_for
 from playbook_runner import run_playbook
 
 SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
+PROJECT = SCENARIO.parents[1]
 INVENTORY = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
 CLUSTER = "molecule-lb"
 PROXY = f"geostack-{CLUSTER}-lb"
@@ -77,10 +79,10 @@ class Load(RequestLoop):
     """A bounded request loop through the load balancer (users and rides paths in turn) for `seconds`, whatever the
     block does meanwhile."""
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float, until_stopped: bool = False):
         url = base_url()
         super().__init__(lambda n: url + ("/api/v1/users" if n % 2 == 0 else f"/api/v1/rides/{n}"), seconds, pause=0.05,
-                         until_stopped=False)
+                         until_stopped=until_stopped)
 
     def served_by(self, since: float = 0) -> set[str]:
         """The nodes that answered, by the app's own answer."""
@@ -98,6 +100,16 @@ def proxy_servers() -> dict[str, list[str]]:
         elif words[:1] == ["server"] and current is not None:
             current.append(words[1])
     return {name: sorted(servers) for name, servers in backends.items()}
+
+
+def proxy_status() -> dict[str, str]:
+    """Each server of the running proxy (instance id) and its status ('UP', 'DOWN', 'DOWN 1/2', ...), from haproxy's
+    admin socket."""
+    ask = ("import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/haproxy/admin.sock');"
+           " s.sendall(b'show stat\\n'); print(b''.join(iter(lambda: s.recv(65536), b'')).decode())")
+    out = subprocess.run(["docker", "exec", PROXY, "python3", "-c", ask], capture_output=True, text=True, check=True).stdout
+    rows = [line.split(",") for line in out.splitlines() if line and not line.startswith("#")]
+    return {row[1]: row[17] for row in rows if len(row) > 17 and row[1] not in ("FRONTEND", "BACKEND")}
 
 
 def emulated_targets() -> dict[str, list[str]]:
@@ -198,6 +210,29 @@ def test_a_zone_down_under_load_leaves_the_other_zone_serving_and_a_converge_bri
     # The health checks put the zone's nodes back in rotation.
     wait_for(lambda: {call("GET", "/api/v1/users")[1].get("node") for _n in range(6)} == set(users), timeout=60)
     wait_for(lambda: {call("GET", "/")[1].get("node") for _n in range(6)} == set(rides), timeout=60)
+
+
+def test_a_node_added_under_load_gets_requests_only_once_its_health_checks_pass():
+    """A third users node provisioned under load is registered, and the proxy reloaded, before the web role has run
+    on it: it starts out of rotation (an ALB target's `initial` state) and costs no request; its first checks fail.
+    Once the web role serves on it, its checks pass and it takes its share."""
+    users, rides = hostnames("web_users"), hostnames("web_rides")
+    grown = {"geostack_layout_override": {"web_users": {"count": 3}}}
+    with Load(seconds=600, until_stopped=True) as load:
+        time.sleep(3)
+        run = run_playbook(PROJECT / "playbooks" / "provision.yml", inventory=INVENTORY, extra_vars=grown)
+        assert run.rc == 0, run.failures
+        (added, instance), = {name: i for name, i in hostnames("web_users").items() if name not in users}.items()
+        assert instance in proxy_servers()[f"{CLUSTER}-web-users"]
+        # Its first check runs within one interval (5 s) of the reload; a new target that started in rotation would
+        # take requests until then (and fail them: nothing listens on it yet).
+        time.sleep(10)
+        assert proxy_status()[instance].startswith("DOWN"), proxy_status()
+    assert len(load.results) > 100 and load.failed() == [], load.failed()[:5]
+    assert load.served_by() == set(users) | set(rides)
+    run = run_playbook(SCENARIO / "converge.yml", inventory=INVENTORY, extra_vars=grown)
+    assert run.rc == 0, run.failures
+    wait_for(lambda: {call("GET", "/api/v1/users")[1].get("node") for _n in range(6)} == set(users) | {added}, timeout=60)
 
 
 RETIRE = """
