@@ -90,7 +90,7 @@ def _zone(instance):
     return (instance.get("placement") or {}).get("availability_zone") or ""
 
 
-def provision_plan(groups, instances, protected=(), zones=(), autoscaled=None):
+def provision_plan(groups, instances, protected=(), zones=(), autoscaled=None, kept=()):
     """For each node group: how many instances are live, to launch (and where), and which to retire.
 
     An instance belongs to the group its geostack:group tag names; one launched before that tag, to the first group
@@ -106,6 +106,9 @@ def provision_plan(groups, instances, protected=(), zones=(), autoscaled=None):
 
     autoscaled: {group: {min, max}} for the groups playbooks/autoscale.yml owns: their count is the live count kept
     within min..max, not the layout's, so that a converge neither undoes nor refuses what autoscaling did.
+
+    kept: the groups a scale run does not name (provision_layout_override names the others): they lose no instance
+    (their count is at least their live count), and still get the ones they lack.
     """
     protected = set(protected or ())
     zones = list(zones or [])
@@ -129,6 +132,8 @@ def provision_plan(groups, instances, protected=(), zones=(), autoscaled=None):
         bounds = (autoscaled or {}).get(group["name"])
         if bounds and "min" in bounds and "max" in bounds:
             group = {**group, "count": min(max(len(live), int(bounds["min"])), int(bounds["max"]))}
+        elif group["name"] in kept:
+            group = {**group, "count": max(int(group["count"]), len(live))}
         by_zone = {name: [] for name in names}
         for instance in live:
             by_zone.setdefault(_zone(instance) if zones else "", []).append(instance)

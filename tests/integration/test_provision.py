@@ -144,6 +144,27 @@ def test_scaling_workers_never_touches_managers(make_cluster, ec2):
     assert cluster.ids("workers") == workers
 
 
+def test_a_scale_run_of_one_group_leaves_every_node_of_the_others(make_cluster, ec2):
+    """scale.yml and autoscale.yml name the groups they change (provision_layout_override) and allow scale-in: a group
+    they do not name keeps the nodes an earlier scale run added (autoscaling the web tier once terminated the workers
+    a hand-run scale.yml had added, back to the layout's count), and still gets the nodes it lacks."""
+    layout = {"manager": {"count": 1}, "worker": {"count": 1}, "web": {"count": 1}}
+    cluster = make_cluster(provision_layout=layout)
+    assert cluster.play("provision.yml").rc == 0
+    up = cluster.play("provision.yml", provision_layout_override={"worker": {"count": 3}}, provision_allow_scale_in=True)
+    assert up.rc == 0, up.failures
+    workers = cluster.ids("workers")
+    assert len(workers) == 3
+    web = cluster.play("provision.yml", provision_layout_override={"web": {"count": 2}}, provision_allow_scale_in=True)
+    assert web.rc == 0, web.failures
+    assert cluster.ids("workers") == workers and len(cluster.ids("web")) == 2
+    # Named, the workers go back to the layout's count, the newest first; the web nodes stay.
+    down = cluster.play("provision.yml", provision_layout_override={"worker": {"count": 1}}, provision_allow_scale_in=True)
+    assert down.rc == 0, down.failures
+    assert cluster.ids("workers") == {f"{cluster.name}-worker-1": workers[f"{cluster.name}-worker-1"]}
+    assert len(cluster.ids("web")) == 2
+
+
 def test_teardown_needs_confirmation_and_touches_only_its_cluster(make_cluster, ec2):
     mine = make_cluster(provision_layout={"manager": {"count": 1}, "worker": {"count": 1}})
     other = make_cluster(provision_layout={"manager": {"count": 1}})

@@ -126,6 +126,22 @@ def test_an_autoscaled_group_keeps_its_live_count_within_its_bounds():
     assert plan["web"]["launch"] == 2
 
 
+def test_a_group_the_scale_run_does_not_name_loses_no_instance_and_gets_what_it_lacks():
+    groups = layout_groups({"manager": {"count": 1}, "worker": {"count": 2}, "web": {"count": 2}}, "t", 8)
+    workers = [inst(f"i-w{n}", "worker") for n in range(4)]
+    # Four workers live against a layout of 2, one web node against 2, and the run names only web (kept: the rest).
+    plan = {p["name"]: p for p in provision_plan(groups, [inst("i-m", "manager"), *workers, inst("i-b", "web")],
+                                                 kept=["manager", "worker"])}
+    assert (plan["worker"]["count"], plan["worker"]["retire"], plan["worker"]["launch"]) == (4, [], 0)
+    assert (plan["web"]["retire"], plan["web"]["launch"]) == ([], 1)
+    # A kept group below its layout count still gets the instances it lacks.
+    plan = {p["name"]: p for p in provision_plan(groups, [inst("i-m", "manager"), workers[0]], kept=["manager", "worker"])}
+    assert (plan["worker"]["count"], plan["worker"]["launch"]) == (2, 1)
+    # Named (not kept), the same group shrinks to its count.
+    plan = {p["name"]: p for p in provision_plan(groups, [inst("i-m", "manager"), *workers], kept=["manager", "web"])}
+    assert len(plan["worker"]["retire"]) == 2
+
+
 def test_renames_fill_the_lowest_free_numbers_oldest_first():
     groups = layout_groups({"worker": {"count": 4}}, "t", 8)
     instances = [
