@@ -169,19 +169,29 @@ build_image() (
   say "built $IMAGE"
 )
 
+run_step() {
+  case "$1" in
+    venv) setup_venv ;;
+    link) setup_collection_link ;;
+    docker) setup_docker ;;
+    tools) setup_tools ;;
+    image) setup_image ;;
+    *) die "unknown step '$1' (venv, link, docker, tools, image)" ;;
+  esac
+}
+
 main() {
-  local step
-  for step in "${@:-venv link docker tools image}"; do
-    for s in $step; do
-      case "$s" in
-        venv) setup_venv ;;
-        link) setup_collection_link ;;
-        docker) setup_docker ;;
-        tools) setup_tools ;;
-        image) setup_image ;;
-        *) die "unknown step '$s' (venv, link, docker, tools, image)" ;;
-      esac
-    done
-  done
+  local s venv_pid
+  if [ $# -gt 0 ]; then
+    for s in "$@"; do run_step "$s"; done
+    return 0
+  fi
+  # Everything, as `make` asks for it. On a new machine the venv's pip install
+  # and the engine, tools and image (apt, debootstrap) each take minutes and
+  # share nothing, so the venv is made beside them rather than before them.
+  setup_venv &
+  venv_pid=$!
+  for s in link docker tools image; do run_step "$s"; done
+  wait "$venv_pid" || die "the venv step failed (above)"
 }
 main "$@"

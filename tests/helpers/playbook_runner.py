@@ -95,8 +95,8 @@ def run_playbook(
     full_env.update(env or {})
     full_env.update(
         ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        # profile_tasks would write into the JSON; timer writes only after it.
-        ANSIBLE_CALLBACKS_ENABLED="ansible.posix.timer",
+        # profile_tasks would write into the JSON; timer writes only after it, and preload writes nothing.
+        ANSIBLE_CALLBACKS_ENABLED="ansible.posix.timer,geostack.cluster.preload",
         ANSIBLE_NOCOLOR="1",
     )
     cmd = ["ansible-playbook", *(["-i", str(inventory)] if inventory else []), *args]
