@@ -126,3 +126,8 @@ def live(ec2, cluster: str) -> list[dict]:
 def security_groups(ec2, cluster: str) -> dict[str, dict]:
     groups = ec2.describe_security_groups(Filters=[{"Name": "tag:geostack:cluster", "Values": [cluster]}])["SecurityGroups"]
     return {g["GroupName"]: g for g in groups}
+
+
+def images(ec2, cluster: str) -> list[dict]:
+    """The images baked for a cluster (bake.yml tags each with geostack:cluster)."""
+    return ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:geostack:cluster", "Values": [cluster]}])["Images"]

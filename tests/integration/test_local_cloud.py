@@ -128,24 +128,32 @@ def backend(tmp_path):
 
 
 def test_the_backend_keeps_a_node_no_instance_accounts_for_and_teardown_removes_it(backend):
+    """A node no live instance accounts for is kept and reported; teardown removes it, and the node images baked from
+    the cluster's instances (what the backend's entry point `image` commits), not another cluster's."""
     cluster = f"orphan{os.getpid() % 1000}"
     name = f"i-0orphan{os.getpid()}"  # the backend names a node after its instance id
     image = os.environ.get("GEOSTACK_TEST_IMAGE", "geostack/debian13-systemd:latest")
+    baked = {c: f"geostack/ami:ami-{c}{os.getpid()}" for c in (cluster, f"{cluster}other")}
     subprocess.run(["docker", "run", "-d", "--name", name, "--label", f"geostack.cluster={cluster}",
                     "--label", f"geostack.instance={name}", "--entrypoint", "sleep", image, "infinity"],
                    check=True, capture_output=True)
+    for owner, tag in baked.items():
+        subprocess.run(["docker", "commit", "--change", f"LABEL geostack.cluster={owner}", name, tag],
+                       check=True, capture_output=True)
     try:
         kept = backend(local_cloud_cluster=cluster, local_cloud_instances=[])
         assert kept.rc == 0 and kept.total("changed") == 0, kept.failures
         assert f"Kept 1 node container(s) of cluster {cluster}" in kept.output
         assert f"docker rm -f -v {name}" in kept.output
-        assert container_exists(name)
+        assert container_exists(name) and all(map(image_exists, baked.values()))
 
         gone = backend(local_cloud_cluster=cluster, local_cloud_instances=[], local_cloud_teardown=True)
         assert gone.rc == 0 and gone.total("changed") > 0, gone.failures
         assert not container_exists(name)
+        assert [image_exists(tag) for tag in baked.values()] == [False, True]
     finally:
         subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
+        subprocess.run(["docker", "image", "rm", "-f", *baked.values()], capture_output=True, check=False)
 
 
 def test_nodes_keep_their_instance_addresses_across_restarts_and_a_kept_node_keeps_its_address(backend):
@@ -190,6 +198,10 @@ def test_nodes_keep_their_instance_addresses_across_restarts_and_a_kept_node_kee
 
 def container_exists(name: str) -> bool:
     return subprocess.run(["docker", "inspect", name], capture_output=True, check=False).returncode == 0
+
+
+def image_exists(name: str) -> bool:
+    return subprocess.run(["docker", "image", "inspect", name], capture_output=True, check=False).returncode == 0
 
 
 def zone_label(name: str) -> str:

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from playbook_runner import assert_refused_before_any_change
 
-from .conftest import live, run_playbook, security_groups
+from .conftest import images, live, run_playbook, security_groups
 
 LAYOUT = {
     "manager": {"count": 1},
@@ -170,6 +170,11 @@ def test_teardown_needs_confirmation_and_touches_only_its_cluster(make_cluster, 
     other = make_cluster(provision_layout={"manager": {"count": 1}})
     assert mine.play("provision.yml").rc == 0
     assert other.play("provision.yml").rc == 0
+    # An image baked for each cluster (as bake.yml tags it).
+    for cluster in (mine, other):
+        made = ec2.create_image(InstanceId=live(ec2, cluster.name)[0]["InstanceId"], Name=f"{cluster.name}-worker")
+        ec2.create_tags(Resources=[made["ImageId"]], Tags=[{"Key": "geostack:cluster", "Value": cluster.name}])
+    assert len(images(ec2, mine.name)) == len(images(ec2, other.name)) == 1
 
     refused = mine.play("teardown.yml")
     assert refused.rc != 0
@@ -181,15 +186,17 @@ def test_teardown_needs_confirmation_and_touches_only_its_cluster(make_cluster, 
     assert wrong.rc != 0 and wrong.total("changed") == 0, wrong.changed_tasks()
     assert f"geostack_teardown_confirm={mine.name}" in str(wrong.failures), wrong.failures
     assert len(live(ec2, mine.name)) == 2 and len(live(ec2, other.name)) == 1
+    assert len(images(ec2, mine.name)) == 1
 
     done = mine.play("teardown.yml", geostack_teardown_confirm=mine.name)
     assert done.rc == 0, done.failures
     assert live(ec2, mine.name) == []
+    assert images(ec2, mine.name) == []  # deregistered
     assert security_groups(ec2, mine.name) == {}
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:geostack:cluster", "Values": [mine.name]}])["Vpcs"]
     assert vpcs == []
     # The other cluster is whole.
-    assert len(live(ec2, other.name)) == 1
+    assert len(live(ec2, other.name)) == 1 and len(images(ec2, other.name)) == 1
     assert len(security_groups(ec2, other.name)) == 8
     assert other.group("managers") == [f"{other.name}-manager-1"]
     # Tearing down again is a no-op.

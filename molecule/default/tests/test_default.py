@@ -9,8 +9,10 @@ znode intact; bad scale input is
 refused before anything changes; `site.yml --tags scale -e workers=3` is
 killed while the new node installs Docker, and scale.yml run again finishes
 it without touching the other nodes (no secret in its -vvv log); bake.yml
-bakes the worker image (no secret, no node identity in it) and scale.yml
-adds a fourth worker from it, Ready in the swarm and Citus; then scale.yml
+--check launches nothing, bake.yml bakes the worker image (tagged; the
+group's packages, no secret, no node identity in it) and reuses it when run
+again, and scale.yml adds a fourth worker from it, with an identity of its
+own, Ready in the swarm and Citus; then scale.yml
 shrinks the workers back to 2, draining the newest workers first: their
 swarm tasks move and no row is lost; a bad autoscaling rule is refused;
 under a request loop on the web node, autoscale.yml (--check first, which
@@ -42,6 +44,7 @@ import urllib.request
 from functools import cache
 from pathlib import Path
 
+import boto3
 import pika
 import pytest
 from kazoo.client import KazooClient
@@ -76,6 +79,13 @@ def hostvars() -> dict:
 def container(host: str) -> str:
     """The container of an inventory host (its instance id)."""
     return hostvars()[host]["ansible_host"]
+
+
+@cache
+def private_address(host: str) -> str:
+    """An inventory host's private address: its instance's, which it keeps (the tests that poll Prometheus or a web
+    node read it once, not through ansible-inventory at every poll)."""
+    return hostvars()[host]["geostack_private_address"]
 
 
 def play_text(playbook: str, *args: str) -> tuple[int, str, dict[str, dict[str, int]]]:
@@ -228,14 +238,14 @@ def test_check_mode_at_vvv_changes_nothing_and_prints_no_secret():
 def amqp() -> pika.BlockingConnection:
     """The manager's broker, as the administrator, on the vhost the layout declares its queues in."""
     credentials = pika.PlainCredentials("admin", secrets()["rabbitmq_admin"])
-    params = pika.ConnectionParameters(hostvars()[MANAGER]["geostack_private_address"], 5672, "rideshare", credentials,
+    params = pika.ConnectionParameters(private_address(MANAGER), 5672, "rideshare", credentials,
                                        connection_attempts=10, retry_delay=3)
     return pika.BlockingConnection(params)
 
 
 @contextlib.contextmanager
 def zookeeper():
-    client = KazooClient(hosts=f"{hostvars()[MANAGER]['geostack_private_address']}:2181")
+    client = KazooClient(hosts=f"{private_address(MANAGER)}:2181")
     client.start(timeout=30)
     try:
         yield client
@@ -420,20 +430,80 @@ def test_running_scale_again_finishes_the_node_and_touches_no_other():
     assert_no_secret(output)
 
 
+def ec2():
+    """The scenario's EC2 emulator (molecule.yml's port 4571), as the collection's modules reach it."""
+    return boto3.client("ec2", region_name="us-east-1", endpoint_url="http://127.0.0.1:4571",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def cluster_images() -> list[dict]:
+    return ec2().describe_images(Owners=["self"], Filters=[{"Name": "tag:geostack:cluster", "Values": [CLUSTER]}])["Images"]
+
+
+def live_instances() -> list[str]:
+    found = ec2().describe_instances(Filters=[{"Name": "tag:geostack:cluster", "Values": [CLUSTER]},
+                                              {"Name": "instance-state-name", "Values": ["pending", "running"]}])
+    return sorted(i["InstanceId"] for r in found["Reservations"] for i in r["Instances"])
+
+
+def cluster_containers() -> list[str]:
+    return sorted(subprocess.run(["docker", "ps", "-a", "--filter", f"label=geostack.cluster={CLUSTER}", "--filter",
+                                  "label=geostack.instance", "--format", "{{.Names}}"],
+                                 capture_output=True, text=True, check=True).stdout.split())
+
+
+def bake(*args: str):
+    return run_playbook(PROJECT / "playbooks" / "bake.yml", *args, inventory=INVENTORY, extra_vars={"bake_group": "worker"})
+
+
 def test_a_worker_from_the_baked_image_joins_as_a_plain_one_and_the_image_holds_no_secret():
-    """bake.yml bakes the worker group's image on a builder; the image holds none of the cluster's secrets and no
-    node identity. scale.yml to 4 workers from it: the new node starts from the baked node image, installs no package
-    in the bulk step, and is a Ready swarm worker and an active Citus worker; scale.yml's verify is green."""
-    run = run_playbook(PROJECT / "playbooks" / "bake.yml", inventory=INVENTORY, extra_vars={"bake_group": "worker"})
+    """bake.yml --check says what a run would do and launches nothing. bake.yml bakes the worker group's image on a
+    builder: one image tagged with the group, its roles, the version and a digest of its inputs, whose node image holds
+    the group's packages, the first-boot unit, none of the cluster's secrets and no node identity; the builder is gone.
+    Baked again with the same inputs, the image is reused with 0 changed. scale.yml to 4 workers from it: the new node
+    starts from the node image, installs no package in the bulk step, ran its first boot (an identity of its own), and
+    is a Ready swarm worker and an active Citus worker; scale.yml's verify is green."""
+    live, nodes = live_instances(), cluster_containers()
+    checked = bake("--check")
+    assert checked.rc == 0, checked.failures
+    assert checked.changed_tasks() == {"localhost": ["geostack.cluster.provision : Launch the builder of node group worker"]}, \
+        checked.changed_tasks()
+    assert "Node group worker: no image has these inputs; a run without --check bakes one." in checked.output
+    assert live_instances() == live and cluster_images() == []
+
+    run = bake()
     assert run.rc == 0, run.failures
     [ami] = re.findall(r"launches from image (ami-[0-9a-f]+) where it says image: baked", run.output)
+    [image] = cluster_images()
+    tags = {t["Key"]: t["Value"] for t in image["Tags"]}
+    assert image["ImageId"] == ami and tags["geostack:group"] == "worker", tags
+    assert tags["geostack:roles"] == "worker,citus_worker" and re.fullmatch(r"[0-9a-f]{64}", tags["geostack:digest"]), tags
+    assert tags["geostack:version"], tags
     node_image = f"geostack/ami:{ami}"
+    labels = json.loads(subprocess.run(["docker", "image", "inspect", "-f", "{{json .Config.Labels}}", node_image],
+                                       capture_output=True, text=True, check=True).stdout)
+    assert labels["geostack.cluster"] == CLUSTER and labels["geostack.ami"] == ami, labels
+    # The builder is gone, from the emulator and from Docker.
+    assert live_instances() == live and cluster_containers() == nodes
+    # The image's files as baked (a container that does not boot): the group's packages and the first-boot unit;
+    # an empty machine-id; no SSH host key, snakeoil key, policy-rc.d, Erlang cookie, Docker state or apt list; no
+    # file that holds one of the cluster's secrets.
     found = subprocess.run(["docker", "run", "--rm", "-i", "--entrypoint", "sh", node_image, "-c",
-                            "cat /etc/machine-id; ls /etc/ssh/ssh_host_* /etc/ssl/private/ssl-cert-snakeoil.key "
-                            "/var/lib/rabbitmq/.erlang.cookie /var/lib/docker/swarm 2>/dev/null; "
+                            "dpkg-query -W -f '${Status}\\n' docker.io prometheus-node-exporter postgresql-17; "
+                            "echo machine-id=$(cat /etc/machine-id); echo lists=$(ls /var/lib/apt/lists | grep -c _); "
+                            "echo first-boot=$(readlink /etc/systemd/system/multi-user.target.wants/geostack-first-boot.service); "
+                            "ls /etc/ssh/ssh_host_* /etc/ssl/private/ssl-cert-snakeoil.key /usr/sbin/policy-rc.d "
+                            "/var/lib/rabbitmq/.erlang.cookie /var/lib/docker/swarm /var/lib/docker/engine-id 2>/dev/null; "
                             "grep -rlF -f /dev/stdin /etc /var/lib /root /home /opt /srv /usr/local 2>/dev/null; true"],
                            input="\n".join(secrets().values()) + "\n", capture_output=True, text=True, check=True)
-    assert found.stdout == "", found.stdout  # an empty machine-id, no key, cookie or swarm state, no file with a secret
+    assert found.stdout.splitlines() == ["install ok installed"] * 3 + [
+        "machine-id=", "lists=0", "first-boot=/etc/systemd/system/geostack-first-boot.service"], found.stdout
+
+    # The same inputs: the image is reused, nothing launched or made.
+    again = bake()
+    assert again.rc == 0 and again.total("changed") == 0, again.changed_tasks()
+    assert f"image {ami} has these inputs already (reused)" in again.output
+    assert [i["ImageId"] for i in cluster_images()] == [ami] and live_instances() == live
 
     run = run_playbook(PROJECT / "playbooks" / "scale.yml", inventory=INVENTORY,
                        extra_vars={"geostack_layout_override": {"worker": {"count": 4, "image": "baked"}}})
@@ -441,8 +511,17 @@ def test_a_worker_from_the_baked_image_joins_as_a_plain_one_and_the_image_holds_
     assert "checks are healthy." in run.output
     assert subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", container(BAKED_WORKER)],
                           capture_output=True, text=True, check=True).stdout.strip() == node_image
+    launched = ec2().describe_instances(InstanceIds=[hostvars()[BAKED_WORKER]["ec2_instance_id"]])["Reservations"]
+    assert launched[0]["Instances"][0]["ImageId"] == ami
     installed = run.ran(r"Install the missing packages in one transaction")
     assert installed and not any(BAKED_WORKER in hosts for hosts in installed.values()), installed
+    # Its first boot ran the unit that makes the node's own identity.
+    assert sorted(sh(container(BAKED_WORKER), "systemctl show -P ActiveState,Result geostack-first-boot.service").stdout.split()) \
+        == ["active", "success"]
+    assert "first-boot" in sh(container(BAKED_WORKER), "ls /var/lib/geostack").stdout.split()
+    machine_ids = {host: sh(container(host), "cat /etc/machine-id").stdout.strip() for host in (BAKED_WORKER, NEW_WORKER, *WORKERS)}
+    others = {machine_ids[host] for host in (NEW_WORKER, *WORKERS)}
+    assert machine_ids[BAKED_WORKER] and machine_ids[BAKED_WORKER] not in others, machine_ids
     node = swarm_nodes()[BAKED_WORKER]
     assert node["Status"]["State"] == "ready" and node["Spec"]["Role"] == "worker", node["Status"]
     if citus():
@@ -496,7 +575,7 @@ AUTOSCALE_STATE = Path.home() / ".local" / "state" / "geostack" / CLUSTER
 
 def prometheus(query: str) -> list[dict]:
     """An instant query to the cluster's own Prometheus, on the manager: its result's series."""
-    url = f"http://{hostvars()[MANAGER]['geostack_private_address']}:9090/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    url = f"http://{private_address(MANAGER)}:9090/api/v1/query?" + urllib.parse.urlencode({"query": query})
     with urllib.request.urlopen(url, timeout=10) as answer:
         return json.loads(answer.read())["data"]["result"]
 
@@ -516,7 +595,7 @@ def dashboard_series(title: str) -> list[dict]:
 
 def health_url(host: str) -> str:
     """A web node's /health, from its nginx (plain HTTP here)."""
-    return f"http://{hostvars()[host]['geostack_private_address']}/health"
+    return f"http://{private_address(host)}/health"
 
 
 def get_health(host: str) -> int:
