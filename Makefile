@@ -20,7 +20,7 @@ export AWS_EC2_METADATA_DISABLED := true
 # after another. A subset is run only when the command line says so:
 #   make test SCENARIOS=docker
 #   make molecule MOLECULE_LANES=1
-SCENARIO_ORDER := default messaging web swarm citus loadbalancer stack tiles monitoring docker
+SCENARIO_ORDER := default messaging web loadbalancer citus swarm monitoring stack tiles docker
 FOUND_SCENARIOS := $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
 ALL_SCENARIOS := $(filter $(FOUND_SCENARIOS),$(SCENARIO_ORDER)) $(sort $(filter-out $(SCENARIO_ORDER),$(FOUND_SCENARIOS)))
 # A SCENARIOS left in the environment must not narrow what CI runs unnoticed.

@@ -147,10 +147,12 @@ build_image() (
     --include=python3,python3-apt,systemd,systemd-sysv,dbus,iproute2,ca-certificates,sudo,gnupg,busybox-static \
     "$SUITE" "$rootfs" "$MIRROR" >/dev/null
   # Make the image behave like a cloud VM: no getty, a machine-id made at boot,
-  # no apt caches or docs.
+  # no apt caches or docs. dbus's copy of the machine-id goes too: systemd would
+  # copy it into every node's /etc/machine-id, and all nodes would share one.
   as_root sh -c "
     set -e
     : > '$rootfs/etc/machine-id'
+    rm -f '$rootfs/var/lib/dbus/machine-id'
     rm -f '$rootfs'/etc/systemd/system/getty.target.wants/* \
           '$rootfs'/lib/systemd/system/multi-user.target.wants/getty.target
     printf 'path-exclude /usr/share/doc/*\npath-exclude /usr/share/man/*\npath-exclude /usr/share/locale/*\n' \

@@ -4,8 +4,15 @@ read its address on the scenario's network."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
+
+IMAGE = os.environ.get("GEOSTACK_TEST_IMAGE", "geostack/debian13-systemd:latest")
+# What systemd as PID 1 needs in a container here (../shared/ENVIRONMENT.md), as the local cloud runs its nodes.
+SYSTEMD_FLAGS = ["--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE", "--security-opt", "seccomp=unconfined",
+                 "--security-opt", "apparmor=unconfined", "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+                 "--tmpfs", "/run", "--tmpfs", "/run/lock"]
 
 
 def sh(node: str, command: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -15,6 +22,13 @@ def sh(node: str, command: str, check: bool = True, env: dict | None = None) -> 
     if check and proc.returncode != 0:
         raise AssertionError(f"{node}: {command}: {proc.stderr}")
     return proc
+
+
+def start_systemd_container(name: str, *docker_args: str, image: str = IMAGE) -> str:
+    """Start a container of the test image with systemd as PID 1 (remove it with `docker rm -f -v name`)."""
+    subprocess.run(["docker", "run", "-d", "--name", name, *SYSTEMD_FLAGS, *docker_args, image],
+                   capture_output=True, text=True, check=True)
+    return name
 
 
 def address(node: str) -> str:

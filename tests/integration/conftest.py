@@ -10,16 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
 import yaml
 
 from ..conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
+from emulator import REGION, client, instances
 from playbook_runner import run_playbook
 
-REGION = "us-east-1"
 AMI = "ami-12c6146b"
 PLAYBOOKS = ROOT / "playbooks"
 _seq = itertools.count()
@@ -48,7 +47,7 @@ def moto_url():
 
 @pytest.fixture
 def ec2(moto_url):
-    return boto3.client("ec2", region_name=REGION, endpoint_url=moto_url, aws_access_key_id="testing", aws_secret_access_key="testing")
+    return client(moto_url)
 
 
 class Cluster:
@@ -114,20 +113,10 @@ def unwrap_unsafe(obj: dict):
 
 
 def live(ec2, cluster: str) -> list[dict]:
-    pages = ec2.describe_instances(
-        Filters=[
-            {"Name": "tag:geostack:cluster", "Values": [cluster]},
-            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
-        ]
-    )
-    return [i for r in pages["Reservations"] for i in r["Instances"]]
+    """A cluster's instances that still exist, stopped ones included."""
+    return instances(ec2, cluster)
 
 
 def security_groups(ec2, cluster: str) -> dict[str, dict]:
     groups = ec2.describe_security_groups(Filters=[{"Name": "tag:geostack:cluster", "Values": [cluster]}])["SecurityGroups"]
     return {g["GroupName"]: g for g in groups}
-
-
-def images(ec2, cluster: str) -> list[dict]:
-    """The images baked for a cluster (bake.yml tags each with geostack:cluster)."""
-    return ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:geostack:cluster", "Values": [cluster]}])["Images"]

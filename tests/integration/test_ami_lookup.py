@@ -11,8 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-import boto3
 import pytest
+from emulator import client
 from playbook_runner import assert_refused_before_any_change
 
 from .conftest import REGION, Cluster, free_port, live, security_groups
@@ -60,8 +60,7 @@ def images_url(tmp_path_factory):
 
 @pytest.fixture
 def images_ec2(images_url):
-    return boto3.client("ec2", region_name=REGION, endpoint_url=images_url, aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
+    return client(images_url)
 
 
 def test_the_emulator_holds_the_images_of_both_owners(images_ec2):

@@ -8,16 +8,9 @@ test_provision.py (the EC2 image) and test_local_cloud.py (its node image)."""
 from __future__ import annotations
 
 import pytest
-
-from .conftest import images
+from emulator import images, instance_ids
 
 LAYOUT = {"manager": {"count": 1, "roles": ["manager"]}, "worker": {"count": 0, "roles": ["worker"]}}
-
-
-def live_ids(ec2, cluster: str) -> list[str]:
-    found = ec2.describe_instances(Filters=[{"Name": "tag:geostack:cluster", "Values": [cluster]},
-                                            {"Name": "instance-state-name", "Values": ["pending", "running"]}])
-    return sorted(i["InstanceId"] for r in found["Reservations"] for i in r["Instances"])
 
 
 @pytest.fixture
@@ -35,4 +28,4 @@ def test_bake_refuses_a_group_not_in_the_layout_and_a_baked_group_without_an_ima
     unbaked = cluster.play("provision.yml", provision_layout_override={"worker": {"count": 1, "image": "baked"}})
     assert unbaked.rc != 0 and unbaked.total("changed") == 0
     assert "provision_layout.worker.image is 'baked', but cluster" in unbaked.output, unbaked.output
-    assert live_ids(ec2, cluster.name) == [] and not images(ec2, cluster.name)
+    assert instance_ids(ec2, cluster.name) == [] and not images(ec2, cluster.name)

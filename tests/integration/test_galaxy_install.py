@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from nodes import start_systemd_container
 
 ROOT = Path(__file__).resolve().parents[2]
-IMAGE = os.environ.get("GEOSTACK_TEST_IMAGE", "geostack/debian13-systemd:latest")
 # One worker builds and installs the tarball once for all of these (pytest -n auto --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("galaxy")
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
@@ -116,11 +116,7 @@ def test_an_inventory_that_fails_stops_the_playbooks_without_the_repositorys_set
 @pytest.fixture(scope="module")
 def node():
     name = f"geostack-galaxy-{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        ["docker", "run", "-d", "--name", name, "--label", "geostack.cluster=integration-galaxy", "--cap-add", "ALL",
-         "--cap-drop", "SYS_RESOURCE", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-         "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock", IMAGE],
-        capture_output=True, text=True, check=True)
+    start_systemd_container(name, "--label", "geostack.cluster=integration-galaxy")
     try:
         yield name
     finally:

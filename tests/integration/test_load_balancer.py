@@ -3,11 +3,11 @@ layout's target groups, routes and security groups, registration as the web grou
 
 from __future__ import annotations
 
-import boto3
 import pytest
+from emulator import client
 from playbook_runner import assert_refused_before_any_change
 
-from .conftest import REGION, live, security_groups
+from .conftest import live, security_groups
 
 ZONES = ["us-east-1a", "us-east-1b"]
 RIDESHARE = {
@@ -20,8 +20,7 @@ ROUTES = [{"path": "/api/v1/users", "group": "web_users"}, {"path": "/", "group"
 
 @pytest.fixture
 def elb(moto_url):
-    return boto3.client("elbv2", region_name=REGION, endpoint_url=moto_url, aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
+    return client(moto_url, "elbv2")
 
 
 def balancer(elb, name: str) -> dict:
@@ -98,8 +97,7 @@ def test_the_rideshare_layout_routes_by_path_to_each_web_group_and_registers_its
 
 
 def test_a_certificate_serves_https_and_http_redirects_to_it(make_cluster, moto_url, elb):
-    acm = boto3.client("acm", region_name=REGION, endpoint_url=moto_url, aws_access_key_id="testing",
-                       aws_secret_access_key="testing")
+    acm = client(moto_url, "acm")
     arn = acm.request_certificate(DomainName="rides.example.test")["CertificateArn"]
     cluster = make_cluster(provision_layout={"manager": {"count": 1}, "web": {"count": 1}}, provision_availability_zones=ZONES,
                            provision_load_balancer=True, provision_load_balancer_certificate_arn=arn)

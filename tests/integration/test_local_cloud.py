@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
 import yaml
+from emulator import client
 from nodes import address, sh, wait_for
 
 from ..conftest import ROOT
@@ -41,8 +41,7 @@ class Emulator:
         return int((Path(self.env["GEOSTACK_STATE_DIR"]) / f"moto-{self.port}.pid").read_text())
 
     def ec2(self):
-        return boto3.client("ec2", region_name=REGION, endpoint_url=self.url, aws_access_key_id="testing",
-                            aws_secret_access_key="testing")
+        return client(self.url)
 
 
 @pytest.fixture

@@ -6,9 +6,10 @@ import json
 import subprocess
 
 import pytest
+from emulator import images
 from playbook_runner import assert_refused_before_any_change
 
-from .conftest import images, live, run_playbook, security_groups
+from .conftest import live, run_playbook, security_groups
 
 LAYOUT = {
     "manager": {"count": 1},

@@ -19,8 +19,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import boto3
 import pytest
+from emulator import client
 from load import RequestLoop
 from nodes import wait_for
 from playbook_runner import run_playbook
@@ -39,8 +39,7 @@ OUT_OF_ROTATION_S = 20
 
 
 def aws(service: str):
-    return boto3.client(service, region_name="us-east-1", endpoint_url=EMULATOR, aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
+    return client(EMULATOR, service)
 
 
 def inventory() -> dict:
