@@ -701,7 +701,9 @@ def controller_with_systemd() -> str:
     subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
     paths = {PROJECT, Path(sys.prefix), Path(sys.base_prefix).resolve(), INVENTORY.parent, Path("/var/run/docker.sock")}
     paths = {p for p in paths if not any(p != q and p.is_relative_to(q) for q in paths)}
+    # systemd would mount a tmpfs over /tmp at boot, hiding a checkout under /tmp: its tmp.mount is masked.
     start_systemd_container(name, "--network", "host", "--label", "geostack.test=controller",
+                            "-v", "/dev/null:/etc/systemd/system/tmp.mount",
                             *(arg for path in sorted(paths) for arg in ("-v", f"{path}:{path}")))
     wait_for(lambda: sh(name, "systemctl is-system-running --wait", check=False).stdout.strip() in ("running", "degraded"),
              timeout=60)
