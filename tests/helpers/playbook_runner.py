@@ -82,11 +82,15 @@ def run_playbook(
     extra_vars: dict | None = None,
     env: dict | None = None,
     timeout: int = 1800,
+    container: str | None = None,
 ) -> PlaybookRun:
     """Run a playbook and return its stats, failures and task names.
 
     Inside a Molecule verify step, a relative playbook is one of the scenario's
-    and the inventory defaults to Molecule's.
+    and the inventory defaults to Molecule's. With container, ansible-playbook
+    runs in that container (`docker exec`, in this directory, with this
+    environment's PATH, HOME and ANSIBLE_/AWS_ variables): the paths it needs
+    must be mounted there at the same places.
     """
     if "MOLECULE_SCENARIO_DIRECTORY" in os.environ and not Path(playbook).is_absolute():
         playbook = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / playbook
@@ -103,6 +107,10 @@ def run_playbook(
     if extra_vars is not None:
         cmd += ["--extra-vars", json.dumps(extra_vars)]
     cmd.append(str(playbook))
+    if container:
+        passed = {k: v for k, v in full_env.items() if k in ("PATH", "HOME") or k.startswith(("ANSIBLE_", "AWS_"))}
+        cwd = os.getcwd()
+        cmd = ["docker", "exec", "-w", cwd, "-e", f"PWD={cwd}", *(f"-e{k}={v}" for k, v in passed.items()), container, *cmd]
     proc = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
     start = proc.stdout.find("{")
     if start < 0:

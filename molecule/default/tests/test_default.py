@@ -18,8 +18,8 @@ swarm tasks move and no row is lost; a bad autoscaling rule is refused;
 under a request loop on the web node, autoscale.yml (--check first, which
 changes nothing) adds a second web node that serves and is scraped, does
 nothing inside its cooldown, and drains and removes the node once the load
-has ended, the first web node serving every request meanwhile; the unit
-autoscale_timer.yml writes runs autoscale.yml as systemd would; upgrade.yml drains the one worker with
+has ended, the first web node serving every request meanwhile; on a
+controller with systemd, autoscale_timer.yml's timer runs autoscale.yml; upgrade.yml drains the one worker with
 a pending package upgrade (from a local apt repository) and touches no other
 node; a worker's container is removed, verify.yml names it, and site.yml,
 killed while the re-created node installs Docker and then run again, brings
@@ -33,10 +33,10 @@ import hashlib
 import json
 import os
 import re
-import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -49,8 +49,8 @@ import pika
 import pytest
 from kazoo.client import KazooClient
 from load import RequestLoop
-from nodes import address, sh, wait_for
-from playbook_runner import assert_refused_before_any_change, run_playbook
+from nodes import address, sh, start_systemd_container, wait_for
+from playbook_runner import PlaybookRun, assert_refused_before_any_change, run_playbook
 
 SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
 PROJECT = SCENARIO.parents[1]
@@ -693,29 +693,81 @@ def test_autoscale_adds_a_web_node_under_load_and_removes_it_when_the_load_ends(
     wait_for(lambda: not prometheus(f'up{{instance="{NEW_WEB}"}}'), timeout=60)
 
 
-def test_the_autoscale_timer_runs_autoscale_for_its_group_as_systemd_would(tmp_path):
-    """autoscale_timer.yml writes the units (here into a folder, not telling systemd: the controller here runs no
-    systemd); the service's command, run as systemd would run it, decides for the web group."""
-    extra = {"autoscale_group": "web", "autoscale_timer_unit_dir": str(tmp_path), "autoscale_timer_manage_systemd": False}
-    first = run_playbook(PROJECT / "playbooks" / "autoscale_timer.yml", inventory=INVENTORY, extra_vars=extra)
-    assert first.rc == 0 and first.changed_tasks() == {"localhost": ["Write the service and the timer"]}, first.failures or first.changed_tasks()
-    again = run_playbook(PROJECT / "playbooks" / "autoscale_timer.yml", inventory=INVENTORY, extra_vars=extra)
-    assert again.rc == 0 and again.total("changed") == 0, again.changed_tasks()
+def controller_with_systemd() -> str:
+    """A controller that runs systemd: a systemd container of the test image on the host's network (the emulator and
+    the nodes answer there as here), with this checkout, the venv and its Python, Molecule's inventory and the Docker
+    socket mounted at the same paths."""
+    name = f"geostack-{CLUSTER}-controller"
+    subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
+    paths = {PROJECT, Path(sys.prefix), Path(sys.base_prefix).resolve(), INVENTORY.parent, Path("/var/run/docker.sock")}
+    paths = {p for p in paths if not any(p != q and p.is_relative_to(q) for q in paths)}
+    # systemd would mount a tmpfs over /tmp at boot, hiding a checkout under /tmp: its tmp.mount is masked.
+    start_systemd_container(name, "--network", "host", "--label", "geostack.test=controller",
+                            "-v", "/dev/null:/etc/systemd/system/tmp.mount",
+                            *(arg for path in sorted(paths) for arg in ("-v", f"{path}:{path}")))
+    wait_for(lambda: sh(name, "systemctl is-system-running --wait", check=False).stdout.strip() in ("running", "degraded"),
+             timeout=60)
+    return name
+
+
+def test_the_autoscale_timer_runs_autoscale_for_its_group_under_systemd():
+    """On a controller with systemd, autoscale_timer.yml installs the service and the timer and starts the timer;
+    systemd starts the service, which decides for the web group and succeeds, and the timer stays armed for the next
+    run. A second run and --check change nothing; an edited unit is put back and the timer restarted; state=absent
+    stops the timer and removes both units, which systemd then no longer knows."""
+    # The timer's run must find the web tier idle: its controller keeps no autoscale state (no cooldown) of the test
+    # before, whose last request loop may still be in the rate, and would scale out.
+    wait_for(lambda: web_request_rate() < 0.5, timeout=150, step=5)
+    controller = controller_with_systemd()
     unit = f"geostack-autoscale-{CLUSTER}-web"
-    timer = (tmp_path / f"{unit}.timer").read_text()
-    assert "OnUnitActiveSec=2min" in timer and "WantedBy=timers.target" in timer
-    service = (tmp_path / f"{unit}.service").read_text().splitlines()
-    env = dict(json.loads(line.split("=", 1)[1]).split("=", 1) for line in service if line.startswith("Environment="))
-    assert {"HOME", "PATH", "ANSIBLE_CONFIG", "AWS_EC2_METADATA_DISABLED"} <= env.keys() and "AWS_SECRET_ACCESS_KEY" not in env, env
-    command = shlex.split(next(line for line in service if line.startswith("ExecStart=")).split("=", 1)[1])
-    cwd = next(line for line in service if line.startswith("WorkingDirectory=")).split("=", 1)[1]
-    proc = subprocess.run(command, env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=600, check=False)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    assert re.search(r"autoscale web: none 1 -> 1 \(", proc.stdout), proc.stdout[-3000:]
-    removed = run_playbook(PROJECT / "playbooks" / "autoscale_timer.yml", inventory=INVENTORY,
-                           extra_vars={**extra, "autoscale_timer_state": "absent"})
-    assert removed.rc == 0 and list(tmp_path.iterdir()) == []
+    timer = f"/etc/systemd/system/{unit}.timer"
+
+    def timer_run(*args: str, **extra) -> PlaybookRun:
+        return run_playbook(PROJECT / "playbooks" / "autoscale_timer.yml", *args, inventory=INVENTORY,
+                            extra_vars={"autoscale_group": "web", "autoscale_timer_interval": "20s", **extra},
+                            container=controller)
+
+    def show(name: str) -> dict[str, str]:
+        out = sh(controller, f"systemctl show {name} -p ActiveState -p Result -p ExecMainStatus -p "
+                             "ExecMainExitTimestampMonotonic -p LastTriggerUSecMonotonic -p LoadState").stdout
+        return dict(line.split("=", 1) for line in out.splitlines())
+
+    try:
+        first = timer_run()
+        assert first.rc == 0, first.failures or first.output[-3000:]
+        assert first.changed_tasks() == {"localhost": ["Write the service and the timer", "Start the timer and run it at boot"]}, \
+            first.changed_tasks()
+        assert sh(controller, f"systemctl is-enabled {unit}.timer").stdout.strip() == "enabled"
+        # systemd runs the service 20 s after boot, then 20 s after each run starts.
+        ran = wait_for(lambda: (s := show(f"{unit}.service"))["ExecMainExitTimestampMonotonic"] != "0"
+                       and s["ActiveState"] != "activating" and s, timeout=240, step=3)
+        journal = sh(controller, f"journalctl -u {unit}.service --no-pager").stdout
+        assert ran["Result"] == "success" and ran["ExecMainStatus"] == "0", (ran, journal[-3000:])
+        assert re.search(r"autoscale web: none 1 -> 1 \(", journal), journal[-3000:]
+        armed = show(f"{unit}.timer")
+        assert armed["ActiveState"] == "active" and armed["LastTriggerUSecMonotonic"] != "0", armed
+        # The service's environment is this run's, but never an AWS secret.
+        service = sh(controller, f"systemctl cat {unit}.service").stdout
+        assert "ANSIBLE_CONFIG=" in service and "AWS_SECRET_ACCESS_KEY" not in service, service
+
+        again = timer_run()
+        assert again.rc == 0 and again.total("changed") == 0, again.changed_tasks()
+        checked = timer_run("--check")
+        assert checked.rc == 0 and checked.total("changed") == 0, checked.changed_tasks()
+        # Drift: an edited timer is written back, and the timer restarted on the schedule asked for.
+        sh(controller, f"sed -i 's/=20s/=7min/' {timer} && systemctl daemon-reload")
+        mended = timer_run()
+        assert mended.rc == 0 and mended.changed_tasks() == first.changed_tasks(), mended.changed_tasks()
+        assert "OnUnitActiveSec=20s" in sh(controller, f"systemctl cat {unit}.timer").stdout
+
+        removed = timer_run(autoscale_timer_state="absent")
+        assert removed.rc == 0, removed.failures
+        assert sh(controller, f"ls /etc/systemd/system/{unit}.* 2>/dev/null", check=False).stdout == ""
+        assert show(f"{unit}.timer")["LoadState"] == "not-found" and show(f"{unit}.service")["LoadState"] == "not-found"
+        gone = timer_run(autoscale_timer_state="absent")
+        assert gone.rc == 0 and gone.total("changed") == 0, gone.changed_tasks()
+    finally:
+        subprocess.run(["docker", "rm", "-f", "-v", controller], capture_output=True, check=False)
 
 
 def test_the_cpu_preset_reads_the_workers_mean_cpu_from_prometheus():
