@@ -6,8 +6,12 @@ runs, reads:
   - the machine's CPU time (/proc/stat);
   - the CPU time of the Docker containers (their cpuacct cgroups): the nodes,
     with their services, their package installs and the module runs on them;
-    each container is counted under its `geostack.cluster` label, so a
-    Molecule scenario's nodes count under `molecule-<scenario>`;
+    each container is counted under its `geostack.cluster` label (or its
+    name), and a lane job's nodes are its scenario's cluster's: the
+    `cluster` of molecule/<scenario>/inventory/geostack_ec2.yml, else
+    `molecule-<scenario>`, with the containers named `geostack-<cluster>-*`
+    (a scenario's own helpers); the lint lane's are all the others (the
+    integration tests');
   - for each job of scripts/molecule_lanes.sh (a scenario, or the lint lane's
     make targets), the CPU time of its process tree on the controller.
 The command's own process tree (every controller process it ran, reaped or
@@ -32,6 +36,9 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
 HZ = os.sysconf("SC_CLK_TCK")
 DOCKER_ROOT = Path("/var/lib/docker/containers")
 CGROUP_V1 = Path("/sys/fs/cgroup/cpuacct/docker")
@@ -39,9 +46,10 @@ CGROUP_V2 = Path("/sys/fs/cgroup/system.slice")
 
 
 def machine_cpu() -> float:
-    """Busy CPU seconds of the whole machine since boot (every field of /proc/stat's cpu line but idle and iowait)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / HZ
+    """Busy CPU seconds of the whole machine since boot: user, nice, system, irq and softirq of /proc/stat's cpu line
+    (not idle, iowait, or the time the hypervisor stole)."""
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in Path("/proc/stat").read_text().split()[1:8])
+    return (user + nice + system + irq + softirq) / HZ
 
 
 def containers_cpu() -> dict[str, float]:
@@ -88,6 +96,14 @@ def processes() -> dict[int, tuple[int, float, float, list[str]]]:
         found[int(entry.name)] = (int(stat[1]), (int(stat[11]) + int(stat[12])) / HZ,
                                   (int(stat[13]) + int(stat[14])) / HZ, argv)
     return found
+
+
+def scenario_cluster(job: str) -> str:
+    """The cluster a scenario's nodes are labelled with: its inventory's, or molecule-<scenario> (Molecule's create)."""
+    inventory = ROOT / "molecule" / job / "inventory" / "geostack_ec2.yml"
+    if inventory.exists():
+        return yaml.safe_load(inventory.read_text()).get("cluster", f"molecule-{job}")
+    return f"molecule-{job}"
 
 
 def job_trees(procs: dict, root: int) -> dict[str, float]:
@@ -151,12 +167,18 @@ def main() -> int:
         clusters[name] = clusters.get(name, 0.0) + cpu
     nodes = sum(clusters.values())
 
+    scenarios = [job for job in jobs if (ROOT / "molecule" / job / "molecule.yml").exists()]
+    owners = {scenario_cluster(job): job for job in scenarios}
+
+    def owner(name: str) -> str | None:
+        """The scenario whose cluster a container belongs to: labelled with it, or named geostack-<cluster>-*."""
+        return next((job for cluster, job in owners.items() if name == cluster or name.startswith(f"geostack-{cluster}-")),
+                    None)
+
     def node_cpu(job: str) -> float:
-        """A job's nodes: a scenario's are labelled molecule-<scenario>; the lint lane's (the integration tests') are
-        every other cluster."""
-        if "+" in job or job.startswith("make"):
-            return sum(cpu for name, cpu in clusters.items() if not name.startswith("molecule-"))
-        return clusters.get(f"molecule-{job}", 0.0)
+        """A scenario's nodes; for a job of make targets (the lint lane), every container no scenario owns."""
+        mine = job if job in scenarios else None
+        return sum(cpu for name, cpu in clusters.items() if owner(name) == mine)
 
     results = {}
     logs = Path(os.environ.get("MOLECULE_LOG_DIR", Path.cwd() / ".logs" / "molecule"))
