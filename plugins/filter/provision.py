@@ -9,9 +9,9 @@ Python, unit-tested, and shared by provision.yml and scale.yml.
 from __future__ import annotations
 
 import ipaddress
-import re
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.geostack.cluster.plugins.module_utils.naming import age_key, group_of, renames, roles_tag
 from ansible_collections.geostack.cluster.plugins.module_utils.topology import inventory_groups
 
 QUORUM_ROLES = {"manager": "swarm managers", "zookeeper": "ZooKeeper members", "rabbitmq": "RabbitMQ members"}
@@ -69,23 +69,6 @@ def layout_members(groups):
     return members
 
 
-def _roles_tag(instance):
-    return (instance.get("tags") or {}).get("geostack:roles")
-
-
-def _group_of(instance, groups):
-    """The node group an instance belongs to: its geostack:group tag, or for an instance launched before that tag
-    existed, the first group (in layout order) whose roles tag it carries."""
-    tag = (instance.get("tags") or {}).get("geostack:group")
-    if tag:
-        return tag
-    return next((g["name"] for g in groups if g["roles_tag"] == _roles_tag(instance)), None)
-
-
-def _age_key(instance):
-    return (str(instance.get("launch_time", "")), instance["instance_id"])
-
-
 def _zone(instance):
     return (instance.get("placement") or {}).get("availability_zone") or ""
 
@@ -116,7 +99,7 @@ def provision_plan(groups, instances, protected=(), zones=(), autoscaled=None, k
     # Per quorum role, how many of its members each zone holds, as the plan goes.
     quorum = {role: {} for role in QUORUM_ROLES}
     for instance in instances:
-        for role in set((_roles_tag(instance) or "").split(",")) & set(QUORUM_ROLES):
+        for role in set((roles_tag(instance) or "").split(",")) & set(QUORUM_ROLES):
             quorum[role][_zone(instance)] = quorum[role].get(_zone(instance), 0) + 1
 
     def members(group, zone):
@@ -128,7 +111,7 @@ def provision_plan(groups, instances, protected=(), zones=(), autoscaled=None, k
 
     plan = []
     for group in groups:
-        live = [i for i in instances if _group_of(i, groups) == group["name"]]
+        live = [i for i in instances if group_of(i, groups) == group["name"]]
         bounds = (autoscaled or {}).get(group["name"])
         if bounds and "min" in bounds and "max" in bounds:
             group = {**group, "count": min(max(len(live), int(bounds["min"])), int(bounds["max"]))}
@@ -157,7 +140,7 @@ def provision_plan(groups, instances, protected=(), zones=(), autoscaled=None, k
             if not candidates:
                 break
             fullest = max(candidates, key=lambda n: (len(left[n]), members(group, n), order[n]))
-            newest = max((i for i in left[fullest] if i["instance_id"] not in protected), key=_age_key)
+            newest = max((i for i in left[fullest] if i["instance_id"] not in protected), key=age_key)
             retire.append(newest["instance_id"])
             count(group, fullest if zones else _zone(newest), -1)
         plan.append(
@@ -224,27 +207,32 @@ def zone_quorum_risks(groups, zones):
 
 
 def provision_renames(groups, instances, cluster):
-    """[instance_id, Name] pairs giving every unnamed instance a unique <cluster>-<group>-<n>.
+    """[instance_id, Name] pairs giving every unnamed instance a unique <cluster>-<group>-<n> (module_utils/naming.py)."""
+    return renames(groups, instances, cluster)
 
-    Instances that already carry such a name keep it; the others, oldest
-    first, take the lowest free numbers.
-    """
-    renames = []
-    for group in groups:
-        prefix = f"{cluster}-{group['name']}-"
-        pattern = re.compile(re.escape(prefix) + r"([0-9]+)$")
-        live = sorted((i for i in instances if _group_of(i, groups) == group["name"]), key=_age_key)
-        used = set()
-        unnamed = []
-        for inst in live:
-            match = pattern.match((inst.get("tags") or {}).get("Name", ""))
-            if match and int(match.group(1)) not in used:
-                used.add(int(match.group(1)))
-            else:
-                unnamed.append(inst)
-        free = (n for n in range(1, len(live) + len(used) + 2) if n not in used)
-        renames.extend([inst["instance_id"], f"{prefix}{next(free)}"] for inst in unnamed)
-    return renames
+
+def provision_launches(plan, cluster, images, default_image, role_security_groups, default_subnet=""):
+    """The launches of provision_plan as ec2_cluster_instances takes them: one per node group and zone that gets
+    instances, with the group's image (its baked one, else the region's), type, disk, security groups (base and its
+    roles', named <cluster>-<suffix>), subnet (the zone's, else default_subnet) and group tags."""
+    out = []
+    for group in plan:
+        suffixes = ["base"]
+        for role in group["roles"]:
+            suffixes += [s for s in role_security_groups.get(role, []) if s not in suffixes]
+        for launch in group["launches"]:
+            out.append({
+                "group": group["name"],
+                "zone": launch["zone"],
+                "subnet_id": launch["subnet_id"] or default_subnet,
+                "exact_count": launch["exact_count"],
+                "image_id": (images or {}).get(group["name"]) or default_image,
+                "instance_type": group["instance_type"],
+                "volume_size": group["volume_size"],
+                "security_groups": [f"{cluster}-{suffix}" for suffix in suffixes],
+                "tags": {"geostack:roles": group["roles_tag"], "geostack:group": group["name"]},
+            })
+    return out
 
 
 def security_group_rules(rules, cluster, admin_cidr):
@@ -338,13 +326,13 @@ def provision_network(cluster_info, vpc_cidr, subnet_cidr, zones=()):
 def provision_subnets(network, zones, given=None, created=None):
     """The subnets node groups are spread over, [{zone, subnet_id}] in provision_availability_zones' order (one entry
     with no zone without zones): the given ones (a dict zone -> subnet id, or {"": id} without zones) when a VPC is
-    given, else those ec2_vpc_subnet just created (its loop's results), else those the network read found
+    given, else those ec2_cluster_network just built (its subnets), else those the network read found
     (provision_network's subnets)."""
     zones = list(zones or [])
     if given:
         return [{"zone": zone, "subnet_id": given[zone]} for zone in (zones or [""])]
     if created:
-        return [{"zone": r["item"]["zone"], "subnet_id": r["subnet"]["id"]} for r in created]
+        return [{"zone": s["zone"], "subnet_id": s["subnet_id"]} for s in created]
     return [{"zone": s["zone"], "subnet_id": s["subnet_id"]} for s in (network or {}).get("subnets") or []]
 
 
@@ -357,6 +345,7 @@ class FilterModule:
             "inventory_groups": inventory_groups,
             "provision_plan": provision_plan,
             "provision_renames": provision_renames,
+            "provision_launches": provision_launches,
             "security_group_rules": security_group_rules,
             "security_group_specs": security_group_specs,
             "provision_network": provision_network,

@@ -79,22 +79,14 @@ try:
 except ImportError:
     pass  # AnsibleAWSModule reports a missing botocore
 
-from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
+from ansible_collections.geostack.cluster.plugins.module_utils.ec2_records import snake
 
 
 def _records(ec2, operation, key, filters):
     out = []
     for page in ec2.get_paginator(operation).paginate(Filters=filters):
         out += page[key]
-    return out
-
-
-def _snake(record):
-    tags = record.get("Tags", [])
-    out = camel_dict_to_snake_dict(record, ignore_list=["Tags"])
-    out["tags"] = boto3_tag_list_to_ansible_dict(tags)
     return out
 
 
@@ -116,17 +108,17 @@ def main():
         if vpcs:
             vpc = sorted(vpcs, key=lambda v: v["VpcId"])[0]
             in_vpc = [{"Name": "vpc-id", "Values": [vpc["VpcId"]]}]
-            result["vpc"] = _snake(vpc)
-            result["subnets"] = [_snake(r) for r in _records(ec2, "describe_subnets", "Subnets", in_vpc + tagged)]
+            result["vpc"] = snake(vpc)
+            result["subnets"] = [snake(r) for r in _records(ec2, "describe_subnets", "Subnets", in_vpc + tagged)]
             result["internet_gateways"] = [
-                _snake(r) for r in _records(ec2, "describe_internet_gateways", "InternetGateways",
+                snake(r) for r in _records(ec2, "describe_internet_gateways", "InternetGateways",
                                             [{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])
             ]
-            result["route_tables"] = [_snake(r) for r in _records(ec2, "describe_route_tables", "RouteTables", in_vpc + tagged)]
-            result["security_groups"] = [_snake(r) for r in _records(ec2, "describe_security_groups", "SecurityGroups", in_vpc + tagged)]
+            result["route_tables"] = [snake(r) for r in _records(ec2, "describe_route_tables", "RouteTables", in_vpc + tagged)]
+            result["security_groups"] = [snake(r) for r in _records(ec2, "describe_security_groups", "SecurityGroups", in_vpc + tagged)]
         states = [{"Name": "instance-state-name", "Values": module.params["instance_states"]}]
         for reservation in _records(ec2, "describe_instances", "Reservations", tagged + states):
-            result["instances"] += [_snake(i) for i in reservation["Instances"]]
+            result["instances"] += [snake(i) for i in reservation["Instances"]]
     except (BotoCoreError, ClientError) as error:
         module.fail_json_aws(error, msg=f"could not read cluster {cluster}")
     result["instances"].sort(key=lambda i: (str(i.get("launch_time", "")), i["instance_id"]))

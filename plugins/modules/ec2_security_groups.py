@@ -16,19 +16,27 @@ description:
     and given their rules afterwards, in the same call.
   - One call for the whole set; a run that changes nothing costs one describe.
   - Egress rules are left as they are.
+  - With O(state=absent), deletes every group that carries all of O(tags) (in O(vpc_id) when given). First each
+    group's ingress rules go, since groups refer to each other, then the groups. A deletion that EC2 refuses while
+    something still uses the group (the network interfaces of instances just terminated) is retried for up to
+    O(dependency_timeout) seconds.
 version_added: 0.2.0
 author:
   - geostack.cluster maintainers (@geostack)
 options:
-  vpc_id:
-    description: The VPC of the groups.
+  state:
+    description: Whether the groups should exist.
     type: str
-    required: true
+    choices: [present, absent]
+    default: present
+    version_added: 0.3.0
+  vpc_id:
+    description: The VPC of the groups. Required with O(state=present).
+    type: str
   groups:
-    description: The groups.
+    description: The groups. Required with O(state=present).
     type: list
     elements: dict
-    required: true
     suboptions:
       name:
         description: The group's name (unique in the VPC).
@@ -46,13 +54,20 @@ options:
         elements: dict
         default: []
   tags:
-    description: Tags every group gets (added when missing; other tags are left).
+    description:
+      - Tags every group gets (added when missing; other tags are left).
+      - With O(state=absent), the tags that select the groups to delete; at least one is required.
     type: dict
     default: {}
   purge_rules:
     description: Revoke the ingress rules that are not given.
     type: bool
     default: true
+  dependency_timeout:
+    description: With O(state=absent), seconds to retry a deletion that EC2 refuses while the group is in use.
+    type: int
+    default: 300
+    version_added: 0.3.0
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -73,15 +88,20 @@ EXAMPLES = r"""
       - name: geo-monitoring
         description: Prometheus
         rules: []
+
+- name: Delete the cluster's security groups
+  geostack.cluster.ec2_security_groups:
+    tags: {"geostack:cluster": geo}
+    state: absent
 """
 
 RETURN = r"""
 groups:
-  description: Group id per name.
+  description: Group id per name (with O(state=absent), of the groups deleted).
   returned: always
   type: dict
 created:
-  description: The groups created by this run.
+  description: The groups created by this run (none with O(state=absent)).
   returned: always
   type: list
   elements: str
@@ -97,6 +117,7 @@ except ImportError:
     pass  # AnsibleAWSModule reports a missing botocore
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.geostack.cluster.plugins.module_utils.ec2_records import delete_patiently
 from ansible_collections.geostack.cluster.plugins.module_utils.ec2_rules import (
     RuleError,
     current_permissions,
@@ -123,12 +144,33 @@ def _vpc_group_ids(ec2, vpc_id, names):
     return {name: group["GroupId"] for name, group in _described(ec2, vpc_id, sorted(names)).items()}
 
 
+def _absent(module, ec2):
+    """Delete the groups that carry all of the tags: their ingress rules first, then the groups."""
+    filters = [{"Name": f"tag:{k}", "Values": [str(v)]} for k, v in module.params["tags"].items()]
+    if module.params["vpc_id"]:
+        filters.append({"Name": "vpc-id", "Values": [module.params["vpc_id"]]})
+    found = []
+    for page in ec2.get_paginator("describe_security_groups").paginate(Filters=filters):
+        found += page["SecurityGroups"]
+    groups = {g["GroupName"]: g["GroupId"] for g in found}
+    if module.check_mode or not found:
+        return groups
+    for group in found:
+        if group.get("IpPermissions"):
+            ec2.revoke_security_group_ingress(GroupId=group["GroupId"],
+                                              IpPermissions=to_ip_permissions(current_permissions(group["IpPermissions"])))
+    for group in found:
+        delete_patiently(ec2.delete_security_group, module.params["dependency_timeout"], GroupId=group["GroupId"])
+    return groups
+
+
 def main():
     module = AnsibleAWSModule(
         argument_spec={
-            "vpc_id": {"type": "str", "required": True},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+            "vpc_id": {"type": "str"},
             "groups": {
-                "type": "list", "elements": "dict", "required": True,
+                "type": "list", "elements": "dict",
                 "options": {
                     "name": {"type": "str", "required": True},
                     "description": {"type": "str", "required": True},
@@ -137,9 +179,19 @@ def main():
             },
             "tags": {"type": "dict", "default": {}},
             "purge_rules": {"type": "bool", "default": True},
+            "dependency_timeout": {"type": "int", "default": 300},
         },
+        required_if=[("state", "present", ("vpc_id", "groups"))],
         supports_check_mode=True,
     )
+    if module.params["state"] == "absent":
+        if not module.params["tags"]:
+            module.fail_json(msg="tags: state=absent needs at least one tag to select the groups to delete")
+        try:
+            deleted = _absent(module, module.client("ec2"))
+        except (BotoCoreError, ClientError) as error:
+            module.fail_json_aws(error, msg="could not delete the security groups")
+        module.exit_json(changed=bool(deleted), groups=deleted, created=[], rules={})
     vpc_id, groups, tags = module.params["vpc_id"], module.params["groups"], module.params["tags"]
     names = [group["name"] for group in groups]
     if len(set(names)) != len(names):

@@ -9,6 +9,7 @@ from ansible_collections.geostack.cluster.plugins.filter.provision import (
     inventory_groups,
     layout_groups,
     layout_members,
+    provision_launches,
     provision_network,
     provision_plan,
     provision_renames,
@@ -277,3 +278,23 @@ def test_groups_that_share_a_quorum_role_fill_different_zones():
            inst("i-2", ",".join([*quorum, "monitoring"]), zone="az-a")]
     shrink = layout_groups({"manager": {"count": 1, "roles": quorum}}, "t", 8)
     assert provision_plan(shrink, two, zones=ZONES)[0]["retire"] == ["i-1"]
+
+
+def test_launches_carry_each_groups_image_type_disk_subnet_and_security_groups():
+    groups = layout_groups({"manager": {"count": 1}, "db": {"count": 2, "roles": ["citus_worker", "worker"], "volume_size": 80},
+                            "web": {"count": 1, "image": "baked"}}, "t3.medium", 30)
+    zones = [{"zone": "us-east-1a", "subnet_id": "subnet-a"}, {"zone": "us-east-1b", "subnet_id": "subnet-b"}]
+    plan = provision_plan(groups, [inst("i-1", "manager", group="manager", zone="us-east-1a")], zones=zones)
+    roles = {"manager": ["swarm", "manager"], "worker": ["swarm"], "citus_worker": ["citus"], "web": ["swarm", "web"]}
+    launches = provision_launches(plan, "geo", {"web": "ami-baked"}, "ami-base", roles)
+    assert [(la["group"], la["zone"], la["subnet_id"], la["exact_count"]) for la in launches] == [
+        ("db", "us-east-1a", "subnet-a", 1), ("db", "us-east-1b", "subnet-b", 1), ("web", "us-east-1a", "subnet-a", 1)]
+    db, web = launches[0], launches[2]
+    assert db["security_groups"] == ["geo-base", "geo-citus", "geo-swarm"]
+    assert (db["image_id"], db["volume_size"], db["instance_type"]) == ("ami-base", 80, "t3.medium")
+    assert db["tags"] == {"geostack:roles": "citus_worker,worker", "geostack:group": "db"}
+    assert (web["image_id"], web["security_groups"]) == ("ami-baked", ["geo-base", "geo-swarm", "geo-web"])
+    # Without zones, a launch names no subnet and takes the cluster's one.
+    flat = provision_launches(provision_plan(groups, []), "geo", {}, "ami-base", roles, "subnet-0")
+    assert [(la["group"], la["zone"], la["subnet_id"], la["exact_count"]) for la in flat] == [
+        ("manager", "", "subnet-0", 1), ("db", "", "subnet-0", 2), ("web", "", "subnet-0", 1)]
