@@ -112,7 +112,7 @@ def main():
             result["subnets"] = [snake(r) for r in _records(ec2, "describe_subnets", "Subnets", in_vpc + tagged)]
             result["internet_gateways"] = [
                 snake(r) for r in _records(ec2, "describe_internet_gateways", "InternetGateways",
-                                            [{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])
+                                           [{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])
             ]
             result["route_tables"] = [snake(r) for r in _records(ec2, "describe_route_tables", "RouteTables", in_vpc + tagged)]
             result["security_groups"] = [snake(r) for r in _records(ec2, "describe_security_groups", "SecurityGroups", in_vpc + tagged)]

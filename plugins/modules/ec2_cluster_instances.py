@@ -41,7 +41,7 @@ options:
     elements: dict
     default: []
   retire:
-    description: Instances to terminate.
+    description: Instances to terminate. Only the cluster's live instances are; other ids are left alone.
     type: list
     elements: str
     default: []
@@ -208,7 +208,10 @@ class Instances:
         if not self.module.check_mode:
             self.wait("instance_running", self.launched)
         if self.params["retire"]:
-            self.retired = list(self.params["retire"])
+            # Only the cluster's own live instances: an id of another cluster, or one already gone, is left alone.
+            ours = {i["instance_id"] for i in self.live([])}
+            self.retired = [i for i in self.params["retire"] if i in ours]
+        if self.retired:
             if not self.module.check_mode:
                 self.ec2.terminate_instances(aws_retry=True, InstanceIds=self.retired)
                 self.wait("instance_terminated", self.retired)
