@@ -84,9 +84,10 @@ cluster-down: cloud-up ## Tear the local cluster down (instances, containers, se
 build: setup ## Build the collection tarball into build/
 	ansible-galaxy collection build --force --output-path build .
 
-benchmark: setup ## Print the performance figures (docker role, inventory, swarm, citus, messaging, web, monitoring, local cloud)
+benchmark: setup ## Print the performance figures (docker role, inventory, provisioning, swarm, citus, messaging, web, monitoring, local cloud)
 	./benchmarks/docker_converge.sh
 	python benchmarks/inventory.py
+	python benchmarks/provision.py
 	./benchmarks/swarm.sh
 	./benchmarks/citus.sh
 	./benchmarks/messaging.sh
