@@ -11,6 +11,12 @@ from __future__ import annotations
 import ipaddress
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.geostack.cluster.plugins.module_utils.ec2_rules import (
+    RuleError,
+    current_permissions,
+    rule_changes,
+    wanted_permissions,
+)
 from ansible_collections.geostack.cluster.plugins.module_utils.naming import age_key, group_of, renames, roles_tag
 from ansible_collections.geostack.cluster.plugins.module_utils.topology import inventory_groups
 
@@ -277,6 +283,52 @@ def security_group_specs(groups, cluster, admin_cidr, web_extra_ports=(), load_b
     return specs
 
 
+def _described_permissions(permissions):
+    """ec2_cluster_info's snake_case ip_permissions in EC2's own shape, for current_permissions."""
+    pairs = (("ip_ranges", "IpRanges", "cidr_ip", "CidrIp"), ("ipv6_ranges", "Ipv6Ranges", "cidr_ipv6", "CidrIpv6"),
+             ("user_id_group_pairs", "UserIdGroupPairs", "group_id", "GroupId"))
+    out = []
+    for perm in permissions or []:
+        described = {"IpProtocol": perm.get("ip_protocol", "-1")}
+        if "from_port" in perm:
+            described.update(FromPort=perm["from_port"], ToPort=perm.get("to_port"))
+        for snake_key, key, snake_source, source in pairs:
+            described[key] = [{source: entry.get(snake_source), "Description": entry.get("description", "")}
+                              for entry in perm.get(snake_key) or []]
+        out.append(described)
+    return out
+
+
+def security_groups_drift(read_groups, specs, tags):
+    """What geostack.cluster.ec2_security_groups (purge_rules) would change, from ec2_cluster_info's read of the
+    cluster's security groups: one sentence per missing group, tag, description or rule difference ([] when the run
+    would change nothing, so that provisioning's no-op path makes no module run for them). A rule that names a group
+    outside specs counts as a difference: only the module looks that group up."""
+    have = {group.get("group_name"): group for group in read_groups or []}
+    names = [spec["name"] for spec in specs or []]
+    drift = [f"group {name} is missing" for name in names if name not in have]
+    if drift:
+        return drift
+    group_ids = {name: have[name].get("group_id") for name in names}
+    for spec in specs:
+        group = have[spec["name"]]
+        found_tags = group.get("tags") or {}
+        drift += [f"group {spec['name']} lacks tag {key}={value}" for key, value in (tags or {}).items()
+                  if str(found_tags.get(key)) != str(value)]
+        if group.get("description") != spec["description"]:
+            drift.append(f"group {spec['name']} has description {group.get('description')!r}")
+        try:
+            wanted = wanted_permissions(spec.get("rules"), group_ids)
+        except RuleError as error:
+            drift.append(f"group {spec['name']}: {error}")
+            continue
+        authorize, revoke, describe = rule_changes(wanted, current_permissions(_described_permissions(group.get("ip_permissions"))))
+        if authorize or revoke or describe:
+            drift.append(f"group {spec['name']}: {len(authorize)} rules to add, {len(revoke)} to revoke, "
+                         f"{len(describe)} to describe again")
+    return drift
+
+
 def provision_network(cluster_info, vpc_cidr, subnet_cidr, zones=()):
     """Whether ec2_cluster_info's read shows the cluster's network complete: the VPC, its public subnet (one per zone
     of provision_availability_zones, in that zone, as provision_zone_subnets lays them out), an attached internet
@@ -340,6 +392,7 @@ class FilterModule:
     def filters(self):
         return {
             "layout_groups": layout_groups,
+            "security_groups_drift": security_groups_drift,
             "layout_members": layout_members,
             "group_images": group_images,
             "inventory_groups": inventory_groups,

@@ -20,6 +20,19 @@ LAYOUT = {
 }
 
 
+def rule_set(groups: dict) -> dict[str, set]:
+    """Each group's ingress rules as (protocol, from, to, source, description), however EC2 groups them."""
+    return {
+        name: {
+            (p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), source.get("CidrIp") or source.get("GroupId"),
+             source.get("Description", ""))
+            for p in group["IpPermissions"]
+            for source in p.get("IpRanges", []) + p.get("UserIdGroupPairs", [])
+        }
+        for name, group in groups.items()
+    }
+
+
 def graph(cluster) -> str:
     out = subprocess.run(["ansible-inventory", "-i", str(cluster.dir), "--graph"], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
@@ -95,11 +108,34 @@ def test_provision_builds_the_layout_and_the_inventory_sees_it(make_cluster, ec2
     assert by_name[f"{n}-manager-1"] == {f"{n}-base", f"{n}-swarm", f"{n}-manager"}
     assert by_name[f"{n}-broker-2"] == {f"{n}-base", f"{n}-rabbitmq", f"{n}-zookeeper"}
 
-    # A second run changes nothing; so does a run in check mode.
+    # A second run changes nothing; so does a run in check mode. Neither runs the security groups' module: the
+    # cluster's read already shows them as they should be.
+    groups_task = r"Create the cluster's security groups and set their rules$"
     again = cluster.play("provision.yml")
     assert again.rc == 0 and again.total("changed") == 0, again.output
+    assert list(again.ran(groups_task).values()) == [[]], again.ran(groups_task)
     check = cluster.play("provision.yml", "--check")
     assert check.rc == 0 and check.total("changed") == 0, check.output
+
+    # Rules changed by hand (the admin SSH rule revoked, a stray world rule added, a rule's description edited) are
+    # found by that read and put back by the next run, which changes only the security groups.
+    base, manager = sgs[f"{n}-base"], sgs[f"{n}-manager"]
+    ssh = next(p for p in base["IpPermissions"] if p.get("FromPort") == 22)
+    ec2.revoke_security_group_ingress(GroupId=base["GroupId"], IpPermissions=[ssh])
+    ec2.authorize_security_group_ingress(GroupId=manager["GroupId"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 6000, "ToPort": 6000, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    swarm_rule = next(p for p in manager["IpPermissions"] if p.get("FromPort") == 2377)
+    pair = swarm_rule["UserIdGroupPairs"][0]
+    ec2.update_security_group_rule_descriptions_ingress(GroupId=manager["GroupId"], IpPermissions=[
+        {**{k: swarm_rule[k] for k in ("IpProtocol", "FromPort", "ToPort")},
+         "UserIdGroupPairs": [{"GroupId": pair["GroupId"], "Description": "edited by hand"}]}])
+    drifted = cluster.play("provision.yml", "--check")
+    assert drifted.rc == 0 and drifted.changed_tasks() == {"localhost": [f"geostack.cluster.provision : {groups_task[:-1]}"]}, \
+        drifted.changed_tasks()
+    fixed = cluster.play("provision.yml")
+    assert fixed.rc == 0 and fixed.changed_tasks() == drifted.changed_tasks(), fixed.changed_tasks()
+    assert rule_set(security_groups(ec2, n)) == rule_set(sgs)
+    assert cluster.play("provision.yml").total("changed") == 0
 
 
 def test_scaling_workers_never_touches_managers(make_cluster, ec2):

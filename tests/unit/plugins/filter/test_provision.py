@@ -15,6 +15,7 @@ from ansible_collections.geostack.cluster.plugins.filter.provision import (
     provision_renames,
     provision_zone_subnets,
     security_group_rules,
+    security_groups_drift,
     zone_quorum_risks,
 )
 
@@ -173,6 +174,55 @@ def test_security_group_rules():
     ]
     with pytest.raises(AnsibleFilterError, match="no source"):
         security_group_rules([{"proto": "tcp", "ports": [1]}], "geo", "10.0.0.0/8")
+
+
+SPECS = [
+    {"name": "geo-base", "description": "geostack geo: base", "rules": [
+        {"proto": "tcp", "ports": [22], "cidr_ip": "10.0.0.0/8", "rule_desc": "ssh"},
+        {"proto": "tcp", "ports": ["9100-9101"], "group_name": "geo-monitoring", "rule_desc": "metrics"}]},
+    {"name": "geo-monitoring", "description": "geostack geo: monitoring", "rules": []},
+]
+TAGS = {"geostack:cluster": "geo"}
+
+
+def read_groups(**changes):
+    """ec2_cluster_info's snake_case read of the groups SPECS asks for, with changes to the base group."""
+    base = {"group_name": "geo-base", "group_id": "sg-1", "description": "geostack geo: base", "tags": dict(TAGS),
+            "ip_permissions": [
+                {"ip_protocol": "tcp", "from_port": 22, "to_port": 22, "ip_ranges": [{"cidr_ip": "10.0.0.0/8", "description": "ssh"}],
+                 "ipv6_ranges": [], "user_id_group_pairs": []},
+                {"ip_protocol": "tcp", "from_port": 9100, "to_port": 9101, "ip_ranges": [],
+                 "user_id_group_pairs": [{"group_id": "sg-2", "description": "metrics", "user_id": "123"}]}]}
+    monitoring = {"group_name": "geo-monitoring", "group_id": "sg-2", "description": "geostack geo: monitoring",
+                  "tags": dict(TAGS), "ip_permissions": []}
+    return [{**base, **changes}, monitoring]
+
+
+def test_security_groups_drift_is_empty_when_the_read_matches():
+    assert security_groups_drift(read_groups(), SPECS, TAGS) == []
+
+
+@pytest.mark.parametrize(("groups", "found"), [
+    (read_groups()[1:], "group geo-base is missing"),
+    (read_groups(tags={}), "group geo-base lacks tag geostack:cluster=geo"),
+    (read_groups(description="old"), "group geo-base has description 'old'"),
+    (read_groups(ip_permissions=read_groups()[0]["ip_permissions"][1:]), "group geo-base: 1 rules to add, 0 to revoke, 0"),
+    (read_groups(ip_permissions=read_groups()[0]["ip_permissions"] + [
+        {"ip_protocol": "tcp", "from_port": 6000, "to_port": 6000, "ip_ranges": [{"cidr_ip": "0.0.0.0/0"}]}]),
+     "group geo-base: 0 rules to add, 1 to revoke, 0"),
+    (read_groups(ip_permissions=[{**read_groups()[0]["ip_permissions"][0], "ip_ranges": [{"cidr_ip": "10.0.0.0/8"}]},
+                                 read_groups()[0]["ip_permissions"][1]]),
+     "group geo-base: 0 rules to add, 0 to revoke, 1 to describe again"),
+])
+def test_security_groups_drift_names_what_the_module_would_change(groups, found):
+    assert [d for d in security_groups_drift(groups, SPECS, TAGS) if d.startswith(found)], \
+        security_groups_drift(groups, SPECS, TAGS)
+
+
+def test_a_rule_naming_a_group_outside_the_cluster_counts_as_drift():
+    specs = [{**SPECS[0], "rules": [{"proto": "tcp", "ports": [80], "group_name": "elsewhere", "rule_desc": ""}]}, SPECS[1]]
+    assert security_groups_drift(read_groups(), specs, TAGS) == [
+        "group geo-base: rule 0 refers to group elsewhere, which is not one of the groups"]
 
 
 ZONES = [{"zone": "az-a", "subnet_id": "subnet-a"}, {"zone": "az-b", "subnet_id": "subnet-b"}, {"zone": "az-c", "subnet_id": "subnet-c"}]
