@@ -284,7 +284,9 @@ def security_group_specs(groups, cluster, admin_cidr, web_extra_ports=(), load_b
 
 
 def _described_permissions(permissions):
-    """ec2_cluster_info's snake_case ip_permissions in EC2's own shape, for current_permissions."""
+    """ec2_cluster_info's snake_case ip_permissions in EC2's own shape, for current_permissions. Not
+    snake_dict_to_camel_dict: it rebuilds each container with its own type, which Ansible's lazy template dicts
+    (what a filter receives) refuse."""
     pairs = (("ip_ranges", "IpRanges", "cidr_ip", "CidrIp"), ("ipv6_ranges", "Ipv6Ranges", "cidr_ipv6", "CidrIpv6"),
              ("user_id_group_pairs", "UserIdGroupPairs", "group_id", "GroupId"))
     out = []
