@@ -8,6 +8,11 @@ VENV ?= $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
 export MOLECULE_GLOB := molecule/*/molecule.yml
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# Python keeps the bytecode of what it imports (the checkout's plugins, the
+# emulator, ansible-test's venvs) even where the shell sets
+# PYTHONDONTWRITEBYTECODE: without it every process compiles them again.
+# scripts/setup.sh compiles the venv itself (docs/performance.md).
+unexport PYTHONDONTWRITEBYTECODE
 # Tests and the local cloud never ask the EC2 instance metadata service for credentials.
 export AWS_EC2_METADATA_DISABLED := true
 # Scenarios `make test` runs: every molecule/*/molecule.yml, those in
