@@ -49,9 +49,9 @@ setup_venv() {
   fi
   say "installing pinned requirements into $VENV"
   # --no-compile: the venv holds some 22,000 Python files (13,600 of them the
-  # PyPI ansible package's collections), of which a run imports a few hundred;
-  # Python compiles those on first import. That more than halves the install
-  # (111 s -> 45 s with a warm pip cache).
+  # PyPI ansible package's collections), of which a run imports a few hundred.
+  # That more than halves the install (111 s -> 45 s with a warm pip cache);
+  # setup_bytecode then compiles what the controller imports.
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-compile \
     -r requirements-test.txt -c constraints.txt
   setup_bytecode
