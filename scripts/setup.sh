@@ -79,7 +79,9 @@ with open("galaxy.yml") as f:
   # A file that does not compile (a test fixture, another Python's syntax) is
   # compiled on import, or never imported, as before.
   "$VENV/bin/python" -m compileall -q -j0 -x '/site-packages/ansible_collections/' "$site" >/dev/null || true
-  "$VENV/bin/python" -m compileall -q -j0 "${plugins[@]}" >/dev/null || true
+  if ((${#plugins[@]} > 0)); then
+    "$VENV/bin/python" -m compileall -q -j0 "${plugins[@]}" >/dev/null || true
+  fi
 }
 
 # ---------------------------------------------------------------- collection link
