@@ -83,12 +83,11 @@ git ls-files -z --cached --others --exclude-standard |
 # The collections it depends on (galaxy.yml), from the PyPI `ansible`
 # package's bundled ones, beside it: the doc fragments, module_utils and
 # imports the tests resolve come from them.
-bundled=$("$VENV/bin/python" -c 'import ansible_collections; print(list(ansible_collections.__path__)[0])')
-for dependency in $("$VENV/bin/python" -c 'import yaml; print(" ".join(yaml.safe_load(open("galaxy.yml"))["dependencies"]))'); do
-  namespace=${dependency%%.*} name=${dependency#*.}
-  [[ -d $bundled/$namespace/$name ]] || { echo "$0: $dependency is not among the ansible package's collections ($bundled)" >&2; exit 1; }
+dependencies=$("$VENV/bin/python" scripts/dependencies.py) || exit 1
+for dependency in $dependencies; do
+  namespace=$(basename "$(dirname "$dependency")")
   mkdir -p "$tree/ansible_collections/$namespace"
-  ln -s "$bundled/$namespace/$name" "$tree/ansible_collections/$namespace/$name"
+  ln -s "$dependency" "$tree/ansible_collections/$namespace/$(basename "$dependency")"
 done
 
 cd "$collection"

@@ -62,23 +62,20 @@ setup_bytecode() {
   # Byte-compile what the controller's processes import: every package of the
   # venv but the PyPI ansible package's collections, and of those only the
   # plugins of the collections galaxy.yml depends on. Python writes these files
-  # on first import, but not where PYTHONDONTWRITEBYTECODE is set (as in some CI
-  # and sandbox shells), and then every ansible-playbook, every module run on
+  # on first import, but not where PYTHONDONTWRITEBYTECODE is set (as in this
+  # machine's shells), and then every ansible-playbook, every module run on
   # the controller (boto3, botocore) and every EC2 emulator compiles them again:
   # 5 amazon.aws module runs took 13.1 s of CPU without the bytecode and 5.1 s
   # with it (docs/performance.md). About 25 s on 2 cores, once per venv.
-  local site
-  local -a plugins
+  local site dependency dependencies
+  local -a plugins=()
   site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
-  mapfile -t plugins < <("$VENV/bin/python" -c '
-import sys, yaml
-with open("galaxy.yml") as f:
-    for name in yaml.safe_load(f)["dependencies"]:
-        print(sys.argv[1] + "/ansible_collections/" + name.replace(".", "/") + "/plugins")' "$site")
+  dependencies=$("$VENV/bin/python" scripts/dependencies.py) || die "galaxy.yml's dependencies (above)"
+  for dependency in $dependencies; do plugins+=("$dependency/plugins"); done
   say "byte-compiling the venv's packages and the plugins of ${#plugins[@]} collections"
   # A file that does not compile (a test fixture, another Python's syntax) is
   # compiled on import, or never imported, as before.
-  "$VENV/bin/python" -m compileall -q -j0 -x '/site-packages/ansible_collections/' "$site" >/dev/null || true
+  "$VENV/bin/python" -m compileall -q -j0 -x "^$site/ansible_collections/" "$site" >/dev/null || true
   if ((${#plugins[@]} > 0)); then
     "$VENV/bin/python" -m compileall -q -j0 "${plugins[@]}" >/dev/null || true
   fi
