@@ -21,7 +21,8 @@ def connection(monkeypatch):
     monkeypatch.setattr(DockerApiConnection, "exec_command", fake_exec)
     monkeypatch.setattr(docker_api.time, "sleep", lambda seconds: None)
     conn = docker_api.Connection.__new__(docker_api.Connection)
-    options = {"lost_output_retries": 3, "remote_addr": "node-1"}
+    conn._agent = None
+    options = {"lost_output_retries": 3, "remote_addr": "node-1", "node_agent": False}
     conn.get_option = options.__getitem__
     return conn, calls, answers
 
