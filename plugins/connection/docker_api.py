@@ -14,7 +14,8 @@ description:
     command. Where the controller runs as root beside the engine (the local cloud, the Molecule scenarios), the
     connection starts a small agent in each container it runs tasks in, with one Docker exec, and hands it each
     command over a Unix socket in the container's C(/run), reached through C(/proc/<the container's PID>/root). The
-    command runs as a Docker exec would (C(/bin/sh -c), as root, with its stdin, stdout, stderr and exit code). The
+    command runs as a Docker exec would (C(/bin/sh -c), as root, with the exec's environment and umask, its stdin, and
+    its stdout, stderr and exit code sent back). The
     agent leaves after 10 minutes without a command. Set O(node_agent) to false for plain Docker execs; it is not
     used with become, another user, O(extra_env), O(working_dir), O(privileged), a remote Docker host, or a controller
     that does not see the engine's processes (it then falls back to Docker execs by itself).

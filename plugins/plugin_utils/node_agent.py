@@ -66,7 +66,9 @@ class _Handler(socketserver.StreamRequestHandler):
         stdin = self.rfile.read(header["stdin"]) if header["stdin"] else None
         try:
             # A process of its own, as a Docker exec is: not in the agent's session.
-            proc = subprocess.run(header["argv"], input=stdin, capture_output=True, start_new_session=True, check=False)
+            # No stdin is /dev/null, as for a Docker exec that attaches none.
+            feed = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
+            proc = subprocess.run(header["argv"], capture_output=True, start_new_session=True, check=False, **feed)
             rc, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
         except OSError as error:
             rc, stdout, stderr = 126, b"", f"{header['argv'][0]}: {error}\n".encode()
@@ -116,7 +118,6 @@ def serve(path: str) -> int:
     """Listen on path until idle for IDLE_SECONDS; 0 also when another agent listens there already."""
     directory = os.path.dirname(path)
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    os.umask(0o077)
     # One agent per socket: the check, the removal of a stale socket and the bind happen under one lock.
     with open(path + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -124,7 +125,12 @@ def serve(path: str) -> int:
             return 0
         if os.path.lexists(path):
             os.unlink(path)
-        server = _Server(path, _Handler)
+        # The socket is root's alone; the commands keep the umask a Docker exec has (files they make are not).
+        umask = os.umask(0o077)
+        try:
+            server = _Server(path, _Handler)
+        finally:
+            os.umask(umask)
 
     def leave_when_idle():
         while not server.idle():

@@ -18,7 +18,7 @@ SOURCE = Path(node_agent.__file__).read_text(encoding="utf-8")
 
 def start(path: Path) -> subprocess.Popen:
     """An agent as the connection starts one: its source as `python3 -c`, the socket's path as its argument."""
-    proc = subprocess.Popen([sys.executable, "-c", SOURCE, str(path)])
+    proc = subprocess.Popen([sys.executable, "-c", SOURCE, str(path)], env=dict(os.environ, GEOSTACK_AGENT_TEST="from-the-agent"))
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -43,6 +43,15 @@ def test_a_command_gets_its_stdin_and_returns_its_output_and_exit_code(agent):
     rc, stdout, stderr = node_agent.request(agent, ["/bin/sh", "-c", "cat; echo done >&2; exit 3"], data)
     assert (rc, stdout, stderr) == (3, data, b"done\n")
     assert node_agent.request(agent, ["/bin/sh", "-c", "echo $0"], None) == (0, b"/bin/sh\n", b"")
+
+
+def test_a_command_runs_with_the_agents_umask_and_environment_and_no_stdin(agent):
+    """What a Docker exec gives a command: the umask and environment of the container's exec (the agent's, which a
+    Docker exec started), and no stdin when none is sent."""
+    umask = os.umask(0)
+    os.umask(umask)
+    rc, stdout, _stderr = node_agent.request(agent, ["/bin/sh", "-c", "umask; echo $GEOSTACK_AGENT_TEST; cat"], None)
+    assert (rc, stdout.decode().split()) == (0, [f"{umask:04o}", "from-the-agent"])
 
 
 def test_a_command_killed_by_a_signal_reports_128_plus_the_signal(agent):
